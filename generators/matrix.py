@@ -1,0 +1,105 @@
+"""Expands the variant matrix (`configs/matrix.json`) into concrete variants.
+
+The matrix is data: one entry per model repository, listing the shape,
+batching, initial state, strategy, dtypes and backends it holds. Both the
+Bazel repository rule (which turns the expansion into `VARIANTS` for the
+macros) and the standalone CLI call `expand`, so the two can never disagree.
+Standard library only: the repository rule runs it with a bare interpreter.
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+from typing import Iterable, List, Mapping, Optional
+
+from generators.errors import SpecError
+from generators.variant import BACKEND_DTYPES, Backend, DType, Variant
+
+MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matrix.json"
+_REPO_KEYS = {"name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Entry:
+    """A variant together with the repository directory it belongs to."""
+
+    repository: str
+    variant: Variant
+
+    def to_spec(self) -> dict:
+        """JSON-ready form used by Bazel: repository, name, flags and spec."""
+        return {
+            "repository": self.repository,
+            "name": self.variant.name,
+            "backend": self.variant.backend.value,
+            "gpu_only": self.variant.gpu_only,
+            "spec": self.variant.to_json(),
+        }
+
+
+def load_matrix(path: pathlib.Path = MATRIX_PATH) -> dict:
+    """Read and minimally check the matrix file."""
+    try:
+        matrix = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SpecError(f"cannot read matrix {path}: {err}") from None
+    if not isinstance(matrix.get("repositories"), list):
+        raise SpecError(f"matrix {path} needs a 'repositories' list")
+    return matrix
+
+
+def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[Entry]:
+    unknown = sorted(set(repo) - _REPO_KEYS)
+    if unknown:
+        raise SpecError(f"repository {repo.get('name')!r} has unknown keys {unknown}")
+    entries = []
+    for backend_name in repo["backends"]:
+        backend = Backend(backend_name)
+        for dtype_name in repo.get("dtypes", default_dtypes):
+            if DType(dtype_name) not in BACKEND_DTYPES[backend]:
+                continue
+            for max_batch in repo["max_batch"]:
+                spec = {
+                    "backend": backend_name,
+                    "dtype": dtype_name,
+                    "shape": repo["shape"],
+                    "max_batch": max_batch,
+                    "initial_state": repo["initial_state"],
+                    "strategy": repo["strategy"],
+                }
+                entries.append(Entry(repository=repo["name"], variant=Variant.from_spec(spec)))
+    return entries
+
+
+def expand(matrix: Optional[Mapping] = None) -> List[Entry]:
+    """Every (repository, variant) the matrix describes, in a stable order."""
+    matrix = load_matrix() if matrix is None else matrix
+    entries = []
+    for repo in matrix["repositories"]:
+        entries.extend(_repository_entries(repo, matrix["dtypes"]))
+    keys = [(e.repository, e.variant.name) for e in entries]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise SpecError(f"matrix lists the same model twice: {duplicates}")
+    return entries
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Print the expansion as a Starlark file defining `VARIANTS`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--matrix", type=pathlib.Path, default=MATRIX_PATH)
+    args = parser.parse_args(argv)
+    specs = [entry.to_spec() for entry in expand(load_matrix(args.matrix))]
+    sys.stdout.write('"""Generated from configs/matrix.json by generators/matrix.py."""\n\n')
+    # repr() of str/bool/list/dict values is valid Starlark (json's true is not).
+    sys.stdout.write("VARIANTS = [\n")
+    for spec in specs:
+        sys.stdout.write(f"    {dict(sorted(spec.items()))!r},\n")
+    sys.stdout.write("]\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

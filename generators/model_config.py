@@ -1,0 +1,167 @@
+"""Builds each variant's `config.pbtxt` as Triton's real `ModelConfig` proto.
+
+The message comes from `tritonclient.grpc.model_config_pb2` and is written
+with `text_format`, never from a string template. The text keeps the
+invariants Triton's QA shell harnesses rely on when they edit configs with
+sed (CONTRACT.md section 2): top-level fields at column 0, nested fields
+indented, `max_batch_size` always present, one field per line.
+"""
+
+import io
+import math
+import struct
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from generators.dtypes import dtype_info, family_info
+from generators.variant import (
+    INITIAL_STATE_FILE,
+    STATE_INPUT,
+    STATE_OUTPUT,
+    DType,
+    InitialState,
+    Variant,
+)
+
+IDLE_MICROSECONDS = 5_000_000
+# Dyna batched models: the values upstream's dyna generator writes and its
+# harness later rewrites with sed.
+OLDEST_CANDIDATES = 6
+OLDEST_PREFERRED_BATCH = 4
+# Initial value of the file-initialised state (what upstream's harness writes).
+FILE_INITIAL_VALUE = 100
+
+
+def _control(kind: str, name: str, variant: Variant) -> mc.ModelSequenceBatching.Control:
+    control = mc.ModelSequenceBatching.Control(
+        kind=mc.ModelSequenceBatching.Control.Kind.Value(kind)
+    )
+    getattr(control, dtype_info(variant.dtype).control_field).extend([0, 1])
+    return control
+
+
+def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
+    family = family_info(variant)
+    data_type = mc.DataType.Value(dtype_info(variant.dtype).config_type)
+    batching = mc.ModelSequenceBatching(max_sequence_idle_microseconds=IDLE_MICROSECONDS)
+    if variant.dyna and variant.max_batch > 0:
+        batching.oldest.max_candidate_sequences = OLDEST_CANDIDATES
+        batching.oldest.preferred_batch_size.append(OLDEST_PREFERRED_BATCH)
+        batching.oldest.max_queue_delay_microseconds = 0
+    controls = [("CONTROL_SEQUENCE_START", "START")]
+    if family.end_control:
+        controls.append(("CONTROL_SEQUENCE_END", "END"))
+    controls.append(("CONTROL_SEQUENCE_READY", "READY"))
+    for kind, name in controls:
+        batching.control_input.add(
+            name=name, control=[_control(kind, name, variant)]
+        )
+    if family.corrid_type:
+        corrid = mc.ModelSequenceBatching.Control(
+            kind=mc.ModelSequenceBatching.Control.CONTROL_SEQUENCE_CORRID,
+            data_type=mc.DataType.Value(family.corrid_type),
+        )
+        batching.control_input.add(name="CORRID", control=[corrid])
+    state = batching.state.add(
+        input_name=STATE_INPUT, output_name=STATE_OUTPUT, data_type=data_type,
+        dims=list(variant.shape),
+    )
+    if variant.initial_state is not InitialState.NONE:
+        initial = state.initial_state.add()
+        initial.name = "state init"
+        initial.data_type = data_type
+        initial.dims.extend(variant.state_shape)
+        if variant.initial_state is InitialState.ZERO:
+            initial.zero_data = True
+        else:
+            initial.data_file = INITIAL_STATE_FILE
+    return batching
+
+
+def build_config(variant: Variant) -> mc.ModelConfig:
+    """The complete `ModelConfig` of a variant."""
+    family = family_info(variant)
+    data_type = mc.DataType.Value(dtype_info(variant.dtype).config_type)
+    config = mc.ModelConfig(
+        name=variant.name,
+        platform=family.platform,
+        backend=family.backend,
+        max_batch_size=variant.max_batch,
+    )
+    config.input.add(name="INPUT", data_type=data_type, dims=list(variant.shape))
+    config.output.add(name="OUTPUT", data_type=data_type, dims=list(variant.shape))
+    config.sequence_batching.CopyFrom(_sequence_batching(variant))
+    config.instance_group.add(kind=mc.ModelInstanceGroup.Kind.Value(family.instance_kind))
+    return config
+
+
+# Fields written even when they hold proto3's default (zero), because a
+# reader or a harness's sed expects the line: `max_batch_size: 0`,
+# `kind: CONTROL_SEQUENCE_START` and the dyna `max_queue_delay_microseconds: 0`.
+_ALWAYS_WRITTEN = frozenset({
+    "inference.ModelConfig.max_batch_size",
+    "inference.ModelSequenceBatching.Control.kind",
+    "inference.ModelSequenceBatching.StrategyOldest.max_queue_delay_microseconds",
+})
+
+
+def _field_text(field, value) -> str:
+    out = io.StringIO()
+    text_format.PrintFieldValue(field, value, out)
+    return out.getvalue()
+
+
+def _write_message(message, out: io.StringIO, indent: int) -> None:
+    present = dict(message.ListFields())
+    pad = " " * indent
+    for field in sorted(message.DESCRIPTOR.fields, key=lambda f: f.number):
+        if field in present:
+            value = present[field]
+        elif field.full_name in _ALWAYS_WRITTEN:
+            value = getattr(message, field.name)
+        else:
+            continue
+        values = value if field.is_repeated else [value]
+        if field.message_type is not None:
+            for element in values:
+                out.write(f"{pad}{field.name} {{\n")
+                _write_message(element, out, indent + 2)
+                out.write(f"{pad}}}\n")
+        elif field.is_repeated:
+            items = ", ".join(_field_text(field, v) for v in values)
+            out.write(f"{pad}{field.name}: [{items}]\n")
+        else:
+            out.write(f"{pad}{field.name}: {_field_text(field, value)}\n")
+
+
+def config_text(config: mc.ModelConfig) -> str:
+    """Text form of a config: one field per line, nested fields indented.
+
+    Repeated scalars are written in list form (`dims: [-1]`); the fields in
+    `_ALWAYS_WRITTEN` appear even when zero. The result parses back into the
+    same message with `text_format`.
+    """
+    out = io.StringIO()
+    _write_message(config, out, 0)
+    return out.getvalue()
+
+
+def parse_config(text: str) -> mc.ModelConfig:
+    """Parse config text back into a `ModelConfig` (raises on invalid text)."""
+    return text_format.Parse(text, mc.ModelConfig())
+
+
+def initial_state_bytes(variant: Variant) -> bytes:
+    """Contents of `initial_state/input_state_data` for a file-initialised variant.
+
+    Numeric states hold FILE_INITIAL_VALUE in every element, raw little-endian
+    and row-major; string states hold a serialized BYTES tensor (4-byte
+    little-endian length, then the bytes) of its decimal text.
+    """
+    count = math.prod(variant.state_shape)
+    if variant.dtype is DType.OBJECT:
+        text = str(FILE_INITIAL_VALUE).encode()
+        return (struct.pack("<I", len(text)) + text) * count
+    fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
+    return struct.pack(fmt, FILE_INITIAL_VALUE) * count

@@ -1,0 +1,214 @@
+"""The model variant: one point of the backend x dtype x shape x batching matrix.
+
+A `Variant` is what one Bazel action (or one step of the standalone CLI)
+builds. It crosses the Starlark -> Python boundary as a JSON spec, decoded by
+`Variant.from_spec`, which rejects missing, unknown and mistyped keys. This
+module uses only the standard library: the matrix expansion that Bazel's
+repository rule runs imports it with a bare interpreter.
+"""
+
+import dataclasses
+import enum
+import json
+from typing import Any, Mapping, Tuple
+
+from generators.errors import SpecError, UnsupportedVariantError
+
+
+class Backend(str, enum.Enum):
+    """Model family; the value is the model-name prefix before `_nobatch`."""
+
+    ONNX = "onnx"
+    SAVEDMODEL = "savedmodel"
+    PYTHON = "python"
+    PLAN = "plan"
+
+
+class DType(str, enum.Enum):
+    """Model dtype, spelled as numpy names it (and as model names carry it)."""
+
+    FLOAT32 = "float32"
+    INT32 = "int32"
+    OBJECT = "object"
+    BOOL = "bool"
+
+
+class InitialState(str, enum.Enum):
+    """How Triton initialises INPUT_STATE at the start of a sequence."""
+
+    NONE = "none"
+    ZERO = "zero"
+    FILE = "file"
+
+
+class Strategy(str, enum.Enum):
+    """Sequence-batcher scheduling strategy (`oldest` makes a dyna model)."""
+
+    DIRECT = "direct"
+    OLDEST = "oldest"
+
+
+# What each backend can build. The matrix expansion and the validation below
+# both read this table, so a combination is either generated or rejected,
+# never silently half-supported.
+BACKEND_DTYPES = {
+    Backend.ONNX: frozenset(DType),
+    Backend.SAVEDMODEL: frozenset(DType),
+    Backend.PYTHON: frozenset(DType),
+    Backend.PLAN: frozenset({DType.FLOAT32, DType.INT32}),
+}
+BACKEND_STRATEGIES = {
+    Backend.ONNX: frozenset(Strategy),
+    Backend.SAVEDMODEL: frozenset({Strategy.DIRECT}),
+    Backend.PYTHON: frozenset({Strategy.DIRECT}),
+    Backend.PLAN: frozenset(Strategy),
+}
+# Backends whose models can only be built on a machine with a GPU.
+GPU_ONLY_BACKENDS = frozenset({Backend.PLAN})
+DYNA_DTYPES = frozenset({DType.INT32})
+MAX_BATCH_CHOICES = (0, 8)
+STATE_INPUT = "INPUT_STATE"
+STATE_OUTPUT = "OUTPUT_STATE"
+INITIAL_STATE_FILE = "input_state_data"
+
+
+def _choices(enum_type) -> str:
+    return ", ".join(member.value for member in enum_type)
+
+
+def _parse_enum(enum_type, field: str, value: Any):
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise SpecError(
+            f"field '{field}' has value {value!r}; valid values are: {_choices(enum_type)}"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One implicit-state model to generate; validated on construction."""
+
+    backend: Backend
+    dtype: DType
+    shape: Tuple[int, ...]
+    max_batch: int
+    initial_state: InitialState = InitialState.NONE
+    strategy: Strategy = Strategy.DIRECT
+
+    def __post_init__(self) -> None:
+        """Reject combinations the contract excludes, naming the rule."""
+        if not self.shape or any(d != -1 and d < 1 for d in self.shape):
+            raise UnsupportedVariantError(
+                f"shape {list(self.shape)} is invalid; each dim must be >= 1 or -1 (variable)"
+            )
+        if self.max_batch < 0:
+            raise UnsupportedVariantError(
+                f"max_batch {self.max_batch} is negative; use 0 (no batching) or a positive size"
+            )
+        if self.dtype not in BACKEND_DTYPES[self.backend]:
+            allowed = ", ".join(sorted(d.value for d in BACKEND_DTYPES[self.backend]))
+            raise UnsupportedVariantError(
+                f"backend '{self.backend.value}' does not support dtype '{self.dtype.value}';"
+                f" choose one of: {allowed}"
+            )
+        if self.strategy not in BACKEND_STRATEGIES[self.backend]:
+            raise UnsupportedVariantError(
+                f"backend '{self.backend.value}' has no dyna ('{self.strategy.value}' strategy)"
+                " models; dyna models exist for onnx and plan only"
+            )
+        if self.dyna and self.dtype not in DYNA_DTYPES:
+            raise UnsupportedVariantError(
+                f"dyna models are int32 only, got dtype '{self.dtype.value}'"
+            )
+        if self.dyna and self.initial_state is not InitialState.NONE:
+            raise UnsupportedVariantError(
+                "dyna models have no initial state; use initial_state 'none'"
+            )
+
+    @property
+    def dyna(self) -> bool:
+        """Whether this is an oldest-strategy ("dyna") model."""
+        return self.strategy is Strategy.OLDEST
+
+    @property
+    def variable(self) -> bool:
+        """Whether any data dim is variable (-1)."""
+        return -1 in self.shape
+
+    @property
+    def gpu_only(self) -> bool:
+        """Whether building this model needs a GPU (TensorRT plans)."""
+        return self.backend in GPU_ONLY_BACKENDS
+
+    @property
+    def prefix(self) -> str:
+        """Model-name prefix: the backend, plus `_nobatch` when max_batch is 0."""
+        return self.backend.value + ("_nobatch" if self.max_batch == 0 else "")
+
+    @property
+    def name(self) -> str:
+        """Model name as Triton's QA clients build it (test_util.py)."""
+        kind = "dyna_sequence" if self.dyna else "sequence"
+        return f"{self.prefix}_{kind}_{self.dtype.value}"
+
+    @property
+    def state_shape(self) -> Tuple[int, ...]:
+        """Shape Triton gives a fresh state (without batch): -1 becomes 1."""
+        return tuple(1 if d == -1 else d for d in self.shape)
+
+    def to_spec(self) -> dict:
+        """The JSON-ready spec that `from_spec` reads back."""
+        return {
+            "backend": self.backend.value,
+            "dtype": self.dtype.value,
+            "shape": list(self.shape),
+            "max_batch": self.max_batch,
+            "initial_state": self.initial_state.value,
+            "strategy": self.strategy.value,
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON text of the spec (sorted keys, no spaces)."""
+        return json.dumps(self.to_spec(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> "Variant":
+        """Decode a spec mapping, rejecting missing, unknown and mistyped keys."""
+        if not isinstance(spec, Mapping):
+            raise SpecError(f"expected a JSON object, got {type(spec).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        required = {"backend", "dtype", "shape", "max_batch"}
+        unknown = sorted(set(spec) - fields)
+        if unknown:
+            raise SpecError(f"unknown keys {unknown}; valid keys are {sorted(fields)}")
+        missing = sorted(required - set(spec))
+        if missing:
+            raise SpecError(f"missing keys {missing}; every spec needs {sorted(required)}")
+        shape = spec["shape"]
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape
+        ):
+            raise SpecError(f"field 'shape' must be a list of ints, got {shape!r}")
+        max_batch = spec["max_batch"]
+        if not isinstance(max_batch, int) or isinstance(max_batch, bool):
+            raise SpecError(f"field 'max_batch' must be an int, got {max_batch!r}")
+        return cls(
+            backend=_parse_enum(Backend, "backend", spec["backend"]),
+            dtype=_parse_enum(DType, "dtype", spec["dtype"]),
+            shape=tuple(shape),
+            max_batch=max_batch,
+            initial_state=_parse_enum(
+                InitialState, "initial_state", spec.get("initial_state", "none")
+            ),
+            strategy=_parse_enum(Strategy, "strategy", spec.get("strategy", "direct")),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Variant":
+        """Decode a JSON spec string."""
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"not valid JSON ({err}): {text!r}") from None
+        return cls.from_spec(spec)
