@@ -1,0 +1,371 @@
+"""A simulation of Triton's sequence batcher and implicit state around one model.
+
+Written from CONTRACT.md section 4 and the reference's section 4 (Triton
+core's behaviour), not from the generators, so that the model-contract tests
+check a generated model against what a real server would feed it:
+
+- the state buffer is created at START (or when a slot has none) with shape
+  [1] (batched) + state dims with -1 -> 1, holding zeros, the initial-state
+  file's bytes, or, without an initial_state, random bytes standing in for
+  uninitialized memory (strings: empty);
+- backends that call StateUpdate (onnxruntime, tensorrt, pytorch) turn each
+  request's OUTPUT_STATE into the next INPUT_STATE, shape included; python
+  and tensorflow never do, so INPUT_STATE keeps its start-of-sequence value;
+- controls take the values of the config's `*_false_true` fields, CORRID the
+  sequence id in its configured type;
+- the direct strategy pads each execution with null requests (random data,
+  READY 0, CORRID 0, a throw-away state) up to the highest slot with work and
+  only batches requests whose shapes match; the oldest strategy sends real
+  requests only, READY always 1;
+- Triton's own request errors are raised as `TritonError`.
+
+A runner is any callable taking every model input by name (batched when
+max_batch_size > 0) and returning at least OUTPUT and OUTPUT_STATE.
+"""
+
+import dataclasses
+import importlib
+import math
+import pathlib
+import struct
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+from generators.model_config import parse_config
+
+Runner = Callable[[Dict[str, np.ndarray]], Mapping[str, np.ndarray]]
+Value = Union[int, float, Iterable]
+
+_NUMPY_TYPES = {
+    "TYPE_BOOL": np.bool_, "TYPE_INT32": np.int32, "TYPE_INT64": np.int64,
+    "TYPE_UINT32": np.uint32, "TYPE_UINT64": np.uint64, "TYPE_FP32": np.float32,
+    "TYPE_STRING": np.object_,
+}
+_CONTROL_TYPES = {
+    "int32_false_true": np.int32, "fp32_false_true": np.float32, "bool_false_true": np.bool_,
+}
+# Platforms / backends whose Triton backend calls TRITONBACKEND_StateUpdate.
+_STATE_UPDATING = frozenset({
+    "onnxruntime_onnx", "onnxruntime", "tensorrt_plan", "tensorrt",
+    "pytorch_libtorch", "pytorch", "torch_aoti",
+})
+_CTRL = mc.ModelSequenceBatching.Control
+_FLAG_OF_KIND = {
+    _CTRL.CONTROL_SEQUENCE_START: "start", _CTRL.CONTROL_SEQUENCE_END: "end",
+    _CTRL.CONTROL_SEQUENCE_READY: "ready",
+}
+
+
+class SimError(Exception):
+    """Base class: the simulation cannot go on (bad model, config or use)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class TritonError(SimError):
+    """An error Triton itself returns to the client for a request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ModelOutputError(SimError):
+    """The model's outputs are missing or not shaped as Triton requires."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"model output: {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """What one request got back (OUTPUT_STATE is kept for inspection)."""
+
+    output: np.ndarray
+    output_state: np.ndarray
+
+
+@dataclasses.dataclass
+class _Row:
+    """One row of an execution: a real request or a null (padding) one."""
+
+    data: np.ndarray
+    state: np.ndarray
+    start: bool = False
+    end: bool = False
+    ready: bool = False
+    corrid: int = 0
+
+
+@dataclasses.dataclass
+class _Sequence:
+    """A live sequence: its slot and its state buffer."""
+
+    slot: Tuple[int, int]  # (seq_slot, instance)
+    state: np.ndarray
+
+
+def _numpy_type(data_type: int):
+    return _NUMPY_TYPES[mc.DataType.Name(data_type)]
+
+
+def parse_bytes_tensor(blob: bytes) -> List[bytes]:
+    """Elements of a serialized BYTES tensor (4-byte LE length + bytes each)."""
+    elements, offset = [], 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise SimError(f"serialized BYTES tensor ends inside a length at byte {offset}")
+        (size,) = struct.unpack_from("<I", blob, offset)
+        offset += 4
+        if offset + size > len(blob):
+            raise SimError(f"incomplete string data: element of {size} bytes at byte {offset}")
+        elements.append(blob[offset:offset + size])
+        offset += size
+    return elements
+
+
+def _parse_flags(flags: str) -> Tuple[bool, bool]:
+    words = set(flags.replace(",", " ").split())
+    if not words <= {"start", "end"}:
+        raise ValueError(f"flags {flags!r} may only contain 'start' and 'end'")
+    return "start" in words, "end" in words
+
+
+class SequenceBatcherSim:
+    """Triton's sequence batcher, implicit state and controls around a runner."""
+
+    def __init__(self, model_dir: pathlib.Path, runner: Runner, *, instances: int = 1,
+                 updates_state: Optional[bool] = None, seed: int = 0) -> None:
+        """Read model_dir/config.pbtxt; `updates_state` defaults from the platform."""
+        self.model_dir = pathlib.Path(model_dir)
+        self.config = parse_config((self.model_dir / "config.pbtxt").read_text())
+        self._runner = runner
+        self._rng = np.random.default_rng(seed)
+        batching = self.config.sequence_batching
+        self.batched = self.config.max_batch_size > 0
+        self.oldest = batching.WhichOneof("strategy_choice") == "oldest"
+        if updates_state is None:
+            updates_state = (self.config.platform or self.config.backend) in _STATE_UPDATING
+        self.updates_state = updates_state
+        self._state = batching.state[0]
+        self._data_type = _numpy_type(self.config.input[0].data_type)
+        self._initial = self._load_initial_state()
+        slots = batching.oldest.max_candidate_sequences if self.oldest else max(
+            1, self.config.max_batch_size)
+        instances = 1 if self.oldest else instances
+        self._free = sorted((slot, inst) for slot in range(slots) for inst in range(instances))
+        self._live: Dict[int, _Sequence] = {}
+        self.executions: List[int] = []
+
+    # ----- state buffers -------------------------------------------------
+
+    def _state_shape(self, dims: Optional[Iterable[int]] = None) -> Tuple[int, ...]:
+        dims = self._state.dims if dims is None else dims
+        return (1,) * self.batched + tuple(1 if d == -1 else d for d in dims)
+
+    def _garbage(self, shape: Tuple[int, ...], dtype) -> np.ndarray:
+        """Stand-in for uninitialized memory: random bytes (strings: empty)."""
+        dtype = np.dtype(dtype)
+        if dtype == np.object_:
+            return np.full(shape, b"", dtype=object)
+        if dtype == np.bool_:
+            return self._rng.integers(0, 2, size=shape).astype(np.bool_)
+        raw = self._rng.bytes(math.prod(shape) * dtype.itemsize)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+    def _load_initial_state(self) -> Optional[np.ndarray]:
+        """The initial_state as Triton prepares it at load time (None: none)."""
+        if not self._state.initial_state:
+            return None
+        initial = self._state.initial_state[0]
+        dtype = np.dtype(_numpy_type(self._state.data_type))
+        shape, count = self._state_shape(), math.prod(initial.dims)
+        if count != math.prod(shape):
+            raise SimError(f"initial_state dims {list(initial.dims)} do not fill state {shape}")
+        if initial.zero_data:
+            return np.full(shape, b"", dtype=object) if dtype == np.object_ else np.zeros(
+                shape, dtype)
+        if not initial.data_file:
+            raise SimError("initial_state sets neither zero_data nor data_file")
+        blob = (self.model_dir / "initial_state" / initial.data_file).read_bytes()
+        if dtype == np.object_:
+            elements = parse_bytes_tensor(blob)
+            if len(elements) != count:
+                raise SimError(f"state file holds {len(elements)} strings, expected {count}")
+            return np.array(elements, dtype=object).reshape(shape)
+        if len(blob) < count * dtype.itemsize:
+            raise SimError(f"state file has {len(blob)} bytes, needs {count * dtype.itemsize}")
+        return np.frombuffer(blob[:count * dtype.itemsize], dtype=dtype).reshape(shape).copy()
+
+    def _fresh_state(self) -> np.ndarray:
+        if self._initial is not None:
+            return self._initial.copy()
+        return self._garbage(self._state_shape(), _numpy_type(self._state.data_type))
+
+    # ----- requests --------------------------------------------------------
+
+    def _data(self, value: Value, batch_size: int) -> np.ndarray:
+        """INPUT as a client sends it: every element `value` (strings: decimal)."""
+        array = np.asarray(value)
+        dims = list(self.config.input[0].dims)
+        if array.ndim == 0:
+            array = np.full([1 if d == -1 else d for d in dims], value)
+        if array.ndim != len(dims) or any(d not in (-1, n) for d, n in zip(dims, array.shape)):
+            raise ValueError(f"value shape {array.shape} does not fit dims {dims}")
+        if self._data_type is np.object_:
+            array = np.vectorize(lambda v: str(v).encode(), otypes=[object])(array)
+        else:
+            array = array.astype(self._data_type)
+        if self.batched:
+            array = np.repeat(array[np.newaxis], batch_size, axis=0)
+        elif batch_size != 1:
+            raise ValueError("a non-batching model takes no batch size")
+        return array
+
+    def _check(self, corrid: int, start: bool, batch_size: int) -> None:
+        """Raise the error Triton returns for an invalid sequence request."""
+        model = self.config.name
+        if self.batched and batch_size != 1:
+            raise TritonError(f"inference request to model '{model}' must specify batch-size 1"
+                              " due to requirements of sequence batcher")
+        if corrid == 0:
+            raise TritonError(f"inference request to model '{model}' must specify a non-zero"
+                              " or non-empty correlation ID")
+        if not start and corrid not in self._live:
+            raise TritonError(f"inference request for sequence {corrid} to model '{model}' must"
+                              " specify the START flag on the first request of the sequence")
+
+    def _admit(self, corrid: int, start: bool) -> _Sequence:
+        """Give a new sequence a slot; START resets the state of a live one."""
+        sequence = self._live.get(corrid)
+        if sequence is None:
+            if not self._free:
+                raise SimError(f"no free sequence slot for {corrid}; backlogs are not simulated")
+            sequence = _Sequence(slot=self._free.pop(0), state=self._fresh_state())
+            self._live[corrid] = sequence
+        elif start:
+            sequence.state = self._fresh_state()
+        return sequence
+
+    def _release(self, corrid: int) -> None:
+        self._free.append(self._live.pop(corrid).slot)
+        self._free.sort()
+
+    # ----- execution ---------------------------------------------------------
+
+    def _control(self, kind: int, rows: List[_Row]) -> Optional[Tuple[str, np.ndarray]]:
+        """The control input of `kind` for the rows, or None when undeclared."""
+        for control_input in self.config.sequence_batching.control_input:
+            control = control_input.control[0]
+            if control.kind != kind:
+                continue
+            if kind == _CTRL.CONTROL_SEQUENCE_CORRID:
+                dtype = np.dtype(_numpy_type(control.data_type))
+                # Triton copies the first itemsize bytes of the LE uint64 id.
+                values = [np.array([r.corrid], "<u8").view(np.uint8)[:dtype.itemsize]
+                          .view(dtype.newbyteorder("<"))[0] for r in rows]
+            else:
+                field = next(name for name in _CONTROL_TYPES if len(getattr(control, name)))
+                dtype = np.dtype(_CONTROL_TYPES[field])
+                false_true = list(getattr(control, field))
+                values = [false_true[int(getattr(r, _FLAG_OF_KIND[kind]))] for r in rows]
+            tensor = np.array(values, dtype=dtype).reshape((len(rows), 1) if self.batched else (1,))
+            return control_input.name, tensor
+        return None
+
+    def _feed(self, rows: List[_Row]) -> Dict[str, np.ndarray]:
+        join = (lambda arrays: np.concatenate(arrays)) if self.batched else (lambda a: a[0])
+        feed = {self.config.input[0].name: join([r.data for r in rows]),
+                self._state.input_name: join([r.state for r in rows])}
+        for kind in (_CTRL.CONTROL_SEQUENCE_START, _CTRL.CONTROL_SEQUENCE_END,
+                     _CTRL.CONTROL_SEQUENCE_READY, _CTRL.CONTROL_SEQUENCE_CORRID):
+            control = self._control(kind, rows)
+            if control is not None:
+                feed[control[0]] = control[1]
+        return feed
+
+    def _execute(self, rows: List[_Row]) -> List[Response]:
+        """Run one (padded) batch; returns each row's slice of the outputs."""
+        outputs = self._runner(self._feed(rows))
+        self.executions.append(len(rows))
+        names = (self.config.output[0].name, self._state.output_name)
+        for name in names:
+            if name not in outputs:
+                raise ModelOutputError(f"'{name}' missing; got {sorted(outputs)}")
+            if self.batched and outputs[name].shape[:1] != (len(rows),):
+                raise ModelOutputError(f"'{name}' has shape {outputs[name].shape} for a batch"
+                                       f" of {len(rows)}")
+        if not self.batched:
+            return [Response(np.asarray(outputs[names[0]]), np.asarray(outputs[names[1]]))]
+        return [Response(outputs[names[0]][i:i + 1], outputs[names[1]][i:i + 1])
+                for i in range(len(rows))]
+
+    def _null(self, like: _Row) -> _Row:
+        """A padding request shaped like `like`: random data, a throw-away state."""
+        return _Row(data=self._garbage(like.data.shape, like.data.dtype),
+                    state=self._garbage(like.state.shape, like.state.dtype))
+
+    def _batches(self, rows: Dict[Tuple[int, int], _Row]) -> Iterable[List[_Row]]:
+        """Group rows into executions as the configured strategy does."""
+        pending = dict(sorted(rows.items()))
+        while pending:
+            first = next(iter(pending.values()))
+            same = [key for key, row in pending.items()
+                    if row.data.shape == first.data.shape and row.state.shape == first.state.shape]
+            if self.oldest:
+                limit = max(1, self.config.max_batch_size)
+                yield [pending.pop(key) for key in same[:limit]]
+                continue
+            instance = next(iter(pending))[1]
+            same = [key for key in same if key[1] == instance]
+            top = max(slot for slot, inst in pending if inst == instance)
+            if not self.batched:
+                top = 0
+            yield [pending.pop((slot, instance)) if (slot, instance) in same else self._null(first)
+                   for slot in range(top + 1)]
+
+    def step(self, requests: Mapping[int, Tuple]) -> Dict[int, Response]:
+        """Run one scheduling round: `{corrid: (value, flags)}`, flags e.g. "start end".
+
+        Every request is checked before any runs, as Triton rejects a request
+        on arrival. Returns each sequence's response.
+        """
+        parsed = {}
+        for corrid, request in requests.items():
+            value, flags, batch_size = (tuple(request) + ("", 1))[:3]
+            start, end = _parse_flags(flags)
+            self._check(corrid, start, batch_size)
+            parsed[corrid] = (self._data(value, batch_size), start, end)
+        rows, owners = {}, {}
+        for corrid, (data, start, end) in parsed.items():
+            sequence = self._admit(corrid, start)
+            rows[sequence.slot] = _Row(data=data, state=sequence.state, start=start, end=end,
+                                       ready=True, corrid=corrid)
+            owners[id(rows[sequence.slot])] = corrid
+        responses = {}
+        for batch in self._batches(rows):
+            for row, response in zip(batch, self._execute(batch)):
+                if id(row) in owners:
+                    responses[owners[id(row)]] = self._finish(owners[id(row)], row, response)
+        return {corrid: responses[corrid] for corrid in requests}
+
+    def _finish(self, corrid: int, row: _Row, response: Response) -> Response:
+        if self.updates_state:
+            self._live[corrid].state = np.array(response.output_state, copy=True)
+        if row.end:
+            self._release(corrid)
+        return response
+
+    def infer(self, corrid: int, value: Value, *, start: bool = False, end: bool = False,
+              batch_size: int = 1) -> Response:
+        """Send one request of one sequence and run it alone."""
+        flags = " ".join(name for name, on in (("start", start), ("end", end)) if on)
+        return self.step({corrid: (value, flags, batch_size)})[corrid]
+
+
+def load_runner(backend: str, model_dir: pathlib.Path) -> Runner:
+    """The runner of `tests/runners/<backend>_runner.py` for one model directory."""
+    module = importlib.import_module(f"tests.runners.{backend}_runner")
+    return module.load(pathlib.Path(model_dir))
