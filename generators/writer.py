@@ -33,6 +33,8 @@ def write_model_dir(variant: Variant, options: BuildOptions, model_dir: pathlib.
 
 def check_output_dir(path: pathlib.Path, create: bool = True) -> None:
     """Fail with a clear error unless path is (or can be made) a writable dir."""
+    if path.exists() and not path.is_dir():
+        raise OutputDirError(f"'{path}' is not a directory; pass a directory as --models_dir")
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,174 @@
+"""Tests of the standalone CLI and the per-model generator entry point.
+
+Covers upstream's flags writing into a shared --models_dir (only the
+generated models are added or replaced), clear errors with exit status 2,
+no partial model on failure, byte-identical reruns, and the Bazel worker
+protocol of generate_model.
+"""
+
+import contextlib
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+from generators import gen_qa_implicit_models, generate_model, onnx_builder
+from generators.model_config import parse_config
+from generators.variant import Backend
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_cli(*argv):
+    """Run the CLI in-process; returns (exit status, stderr text)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = gen_qa_implicit_models.main(list(argv))
+        except SystemExit as exit_:  # argparse errors
+            code = exit_.code
+    return code, err.getvalue()
+
+
+class UpstreamFlagsTest(unittest.TestCase):
+    """Upstream's invocations, several runs into one directory."""
+
+    def setUp(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(self.dir)])
+
+    def test_onnx_fixed_repository(self):
+        code, err = run_cli("--models_dir", str(self.dir), "--onnx")
+        self.assertEqual(code, 0, err)
+        names = sorted(p.name for p in self.dir.iterdir())
+        self.assertEqual(names, sorted(
+            f"onnx_{b}sequence_{d}" for b in ("", "nobatch_")
+            for d in ("float32", "int32", "object", "bool")))
+        self.assertEqual(err.count("onnx_"), 8, "one progress line per model")
+
+    def test_rerun_replaces_only_generated_models(self):
+        foreign = self.dir / "someone_elses_model"
+        foreign.mkdir()
+        (foreign / "config.pbtxt").write_text('name: "someone_elses_model"\n')
+        self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx")[0], 0)
+        self.assertEqual(
+            run_cli("--models_dir", str(self.dir), "--onnx", "--initial-state", "zero")[0], 0)
+        config = parse_config((self.dir / "onnx_sequence_int32" / "config.pbtxt").read_text())
+        self.assertTrue(config.sequence_batching.state[0].initial_state[0].zero_data)
+        self.assertEqual((foreign / "config.pbtxt").read_text(), 'name: "someone_elses_model"\n')
+        self.assertEqual([p.name for p in self.dir.iterdir() if p.name.startswith(".")], [])
+
+    def test_dyna_flag(self):
+        self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--dyna")[0], 0)
+        self.assertEqual(sorted(p.name for p in self.dir.iterdir()),
+                         ["onnx_dyna_sequence_int32", "onnx_nobatch_dyna_sequence_int32"])
+
+    def test_onnx_opset_flag(self):
+        self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--onnx_opset", "13")[0], 0)
+        model = onnx_builder.onnx.load(str(self.dir / "onnx_sequence_int32" / "1" / "model.onnx"))
+        self.assertEqual(model.opset_import[0].version, 13)
+
+
+class BadInputTest(unittest.TestCase):
+    """Bad input: clear message, exit 2, nothing written."""
+
+    def setUp(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(self.dir)])
+
+    def test_no_backend(self):
+        code, err = run_cli("--models_dir", str(self.dir / "out"))
+        self.assertEqual(code, 2)
+        self.assertIn("no backend selected; pass one or more of --onnx", err)
+        self.assertFalse((self.dir / "out").exists())
+
+    def test_unknown_flag_values(self):
+        code, err = run_cli("--models_dir", str(self.dir), "--onnx", "--initial-state", "random")
+        self.assertEqual(code, 2)
+        self.assertIn("invalid choice: 'random'", err)
+        code, err = run_cli("--models_dir", str(self.dir), "--tflite")
+        self.assertEqual(code, 2)
+        self.assertIn("unrecognized arguments: --tflite", err)
+
+    def test_impossible_combination(self):
+        code, err = run_cli("--models_dir", str(self.dir), "--onnx", "--dyna", "--variable")
+        self.assertEqual(code, 2)
+        self.assertIn("no model matches", err)
+
+    def test_models_dir_is_a_file(self):
+        target = self.dir / "file"
+        target.write_text("x")
+        code, err = run_cli("--models_dir", str(target / "sub"), "--onnx")
+        self.assertEqual(code, 2)
+        self.assertIn("cannot create", err)
+        code, err = run_cli("--models_dir", str(target), "--onnx")
+        self.assertEqual(code, 2)
+        self.assertIn("is not a directory", err)
+
+    def test_failing_builder_leaves_no_partial_model(self):
+        def broken(variant, options, version_dir):
+            (version_dir / "model.onnx").write_bytes(b"half")
+            raise RuntimeError("disk full")
+
+        with mock.patch.object(onnx_builder, "write_model", broken):
+            with self.assertRaisesRegex(RuntimeError, "disk full"):
+                gen_qa_implicit_models.main(["--models_dir", str(self.dir), "--onnx"])
+        self.assertEqual(list(self.dir.iterdir()), [])
+
+
+class DeterminismTest(unittest.TestCase):
+    """Two runs give identical manifests; the CLI equals the Bazel build."""
+
+    def _manifest(self, *flags):
+        out = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(out)])
+        code, err = run_cli("--models_dir", str(out), "--all", *flags)
+        self.assertEqual(code, 0, err)
+        return json.loads((out / "manifest.json").read_text())
+
+    def test_two_runs_identical(self):
+        self.assertEqual(self._manifest("--onnx"), self._manifest("--onnx"))
+
+
+class GenerateModelTest(unittest.TestCase):
+    """The per-backend generator binary and its persistent-worker mode."""
+
+    SPEC = json.dumps({"backend": "onnx", "dtype": "int32", "shape": [1], "max_batch": 8})
+
+    def test_wrong_backend(self):
+        out = pathlib.Path(tempfile.mkdtemp()) / "m"
+        spec = self.SPEC.replace("onnx", "python")
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = generate_model.main(Backend.ONNX, ["--spec", spec, "--out", str(out)])
+        self.assertEqual(code, 1)
+        self.assertIn("use the python_generator", err.getvalue())
+
+    def test_worker_protocol(self):
+        out = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(out)])
+        requests = [
+            {"arguments": ["--spec", self.SPEC, "--out", str(out / "good")], "requestId": 0},
+            {"arguments": ["--spec", "{", "--out", str(out / "bad")], "requestId": 0},
+        ]
+        # Bazel sends requests back to back with no newline.
+        stdin = "".join(json.dumps(r) for r in requests)
+        result = subprocess.run(
+            [sys.executable, "-m", "generators.onnx_generator", "--persistent_worker"],
+            input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, check=True,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+        responses = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual([r["exitCode"] for r in responses], [0, 1])
+        self.assertIn("not valid JSON", responses[1]["output"])
+        self.assertTrue((out / "good" / "1" / "model.onnx").is_file())
+        self.assertFalse((out / "bad" / "config.pbtxt").exists())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,97 @@
+"""Unit tests of generators/variant.py: naming, validation and spec decoding."""
+
+import unittest
+
+from generators.errors import SpecError, UnsupportedVariantError
+from generators.variant import Backend, DType, InitialState, Strategy, Variant
+
+
+def _spec(**overrides):
+    spec = {"backend": "onnx", "dtype": "int32", "shape": [1], "max_batch": 8}
+    spec.update(overrides)
+    return spec
+
+
+class NamingTest(unittest.TestCase):
+    """Model names must be exactly what Triton's QA clients build."""
+
+    def test_names(self):
+        cases = {
+            ("onnx", "int32", 8, "direct"): "onnx_sequence_int32",
+            ("onnx", "object", 0, "direct"): "onnx_nobatch_sequence_object",
+            ("onnx", "int32", 8, "oldest"): "onnx_dyna_sequence_int32",
+            ("onnx", "int32", 0, "oldest"): "onnx_nobatch_dyna_sequence_int32",
+            ("plan", "float32", 0, "direct"): "plan_nobatch_sequence_float32",
+            ("python", "bool", 8, "direct"): "python_sequence_bool",
+            ("savedmodel", "float32", 0, "direct"): "savedmodel_nobatch_sequence_float32",
+        }
+        for (backend, dtype, max_batch, strategy), name in cases.items():
+            variant = Variant.from_spec(
+                _spec(backend=backend, dtype=dtype, max_batch=max_batch, strategy=strategy)
+            )
+            self.assertEqual(variant.name, name)
+
+    def test_variable_shape_and_initial_state_add_no_suffix(self):
+        variant = Variant.from_spec(_spec(shape=[-1], initial_state="file"))
+        self.assertEqual(variant.name, "onnx_sequence_int32")
+        self.assertEqual(variant.state_shape, (1,))
+
+
+class SpecDecodingTest(unittest.TestCase):
+    """Malformed specs fail with errors naming the field and the choices."""
+
+    def test_round_trip(self):
+        variant = Variant(backend=Backend.PYTHON, dtype=DType.OBJECT, shape=(-1,), max_batch=8,
+                          initial_state=InitialState.ZERO, strategy=Strategy.DIRECT)
+        self.assertEqual(Variant.from_json(variant.to_json()), variant)
+
+    def test_unknown_backend(self):
+        with self.assertRaisesRegex(SpecError, r"'backend' has value 'tflite'.*onnx, savedmodel"):
+            Variant.from_spec(_spec(backend="tflite"))
+
+    def test_unknown_dtype(self):
+        with self.assertRaisesRegex(SpecError, r"'dtype' has value 'float16'.*float32, int32"):
+            Variant.from_spec(_spec(dtype="float16"))
+
+    def test_unknown_and_missing_keys(self):
+        with self.assertRaisesRegex(SpecError, r"unknown keys \['colour'\]"):
+            Variant.from_spec(_spec(colour="red"))
+        spec = _spec()
+        del spec["shape"]
+        with self.assertRaisesRegex(SpecError, r"missing keys \['shape'\]"):
+            Variant.from_spec(spec)
+
+    def test_mistyped_fields(self):
+        with self.assertRaisesRegex(SpecError, "'shape' must be a list of ints"):
+            Variant.from_spec(_spec(shape="1"))
+        with self.assertRaisesRegex(SpecError, "'max_batch' must be an int"):
+            Variant.from_spec(_spec(max_batch=True))
+
+    def test_not_json(self):
+        with self.assertRaisesRegex(SpecError, "not valid JSON"):
+            Variant.from_json("{backend: onnx")
+
+
+class ContractExclusionsTest(unittest.TestCase):
+    """Combinations the contract excludes are rejected, naming the rule."""
+
+    def test_plan_strings(self):
+        with self.assertRaisesRegex(UnsupportedVariantError, "'plan' does not support dtype 'object'"):
+            Variant.from_spec(_spec(backend="plan", dtype="object"))
+
+    def test_dyna_rules(self):
+        with self.assertRaisesRegex(UnsupportedVariantError, "dyna models are int32 only"):
+            Variant.from_spec(_spec(dtype="float32", strategy="oldest"))
+        with self.assertRaisesRegex(UnsupportedVariantError, "no dyna"):
+            Variant.from_spec(_spec(backend="python", strategy="oldest"))
+        with self.assertRaisesRegex(UnsupportedVariantError, "no initial state"):
+            Variant.from_spec(_spec(strategy="oldest", initial_state="zero"))
+
+    def test_bad_shapes(self):
+        for shape in ([], [0], [-2]):
+            with self.assertRaisesRegex(UnsupportedVariantError, "shape"):
+                Variant.from_spec(_spec(shape=shape))
+
+
+if __name__ == "__main__":
+    unittest.main()
