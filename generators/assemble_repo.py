@@ -12,8 +12,9 @@ import os
 import pathlib
 import shutil
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
+from generators import worker
 from generators.errors import GeneratorError, SpecError
 from generators.manifest import write_manifest
 from generators.matrix import Entry
@@ -42,20 +43,31 @@ def assemble(out: pathlib.Path, models: List[List[str]]) -> List[Entry]:
     return entries
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry (arguments may come from an @param file)."""
-    parser = argparse.ArgumentParser(description=__doc__, fromfile_prefix_chars="@")
+def run(argv: List[str]) -> Tuple[int, str]:
+    """Assemble one repository tree; returns (exit code, message)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=pathlib.Path)
     parser.add_argument("--model", nargs=3, action="append", default=[],
                         metavar=("REPOSITORY", "MODEL_DIR", "SPEC"))
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         args.out.mkdir(parents=True, exist_ok=True)
         write_manifest(args.out, assemble(args.out, args.model))
     except GeneratorError as err:
-        sys.stderr.write(f"error: {err}\n")
-        return 1
-    return 0
+        return 1, f"error: {err}\n"
+    except SystemExit as exit_:  # argparse already printed the usage error
+        return int(exit_.code or 0), ""
+    return 0, ""
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry: one run, or a persistent worker."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--persistent_worker" in argv:
+        return worker.serve(run)
+    code, message = run(worker.expand_param_file(argv))
+    sys.stderr.write(message)
+    return code
 
 
 if __name__ == "__main__":

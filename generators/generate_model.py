@@ -12,14 +12,13 @@ child, which gives the same bytes as a fresh process.
 """
 
 import argparse
-import io
-import json
 import os
 import pathlib
 import sys
 import traceback
 from typing import List, Optional
 
+from generators import worker
 from generators.backends import builder_for
 from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
 from generators.errors import GeneratorError, SpecError
@@ -81,37 +80,11 @@ def _guarded(backend: Backend, argv: List[str]) -> tuple:
         return 1, traceback.format_exc()
 
 
-def _requests(stream):
-    """Yield JSON work requests; Bazel does not end them with a newline."""
-    decoder = json.JSONDecoder()
-    buffer = ""
-    while True:
-        chunk = os.read(stream.fileno(), 65536)
-        if not chunk:
-            return
-        buffer += chunk.decode()
-        while buffer.strip():
-            try:
-                request, end = decoder.raw_decode(buffer.lstrip())
-            except json.JSONDecodeError:
-                break
-            buffer = buffer.lstrip()[end:]
-            yield request
-
-
 def serve_worker(backend: Backend) -> int:
     """Answer Bazel's JSON worker requests until stdin closes."""
     fork = getattr(builder_for(backend), "FORK_PER_MODEL", False)
-    real_stdout = sys.stdout
-    for request in _requests(sys.stdin):
-        sys.stdout = io.StringIO()  # stray prints must not corrupt the protocol
-        argv = request.get("arguments", [])
-        code, message = _build_in_child(backend, argv) if fork else _guarded(backend, argv)
-        sys.stdout = real_stdout
-        response = {"exitCode": code, "output": message, "requestId": request.get("requestId", 0)}
-        real_stdout.write(json.dumps(response) + "\n")
-        real_stdout.flush()
-    return 0
+    build = _build_in_child if fork else _guarded
+    return worker.serve(lambda argv: build(backend, argv))
 
 
 def main(backend: Backend, argv: Optional[List[str]] = None) -> int:
@@ -119,8 +92,6 @@ def main(backend: Backend, argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--persistent_worker" in argv:
         return serve_worker(backend)
-    if len(argv) == 1 and argv[0].startswith("@"):
-        argv = pathlib.Path(argv[0][1:]).read_text().splitlines()
-    code, message = _guarded(backend, argv)
+    code, message = _guarded(backend, worker.expand_param_file(argv))
     sys.stderr.write(message)
     return code

@@ -26,6 +26,12 @@ GENERATORS = {
     "savedmodel": "//generators:savedmodel_generator",
 }
 
+# Both tools serve Bazel's JSON worker protocol (generators/worker.py).
+_WORKER = {
+    "requires-worker-protocol": "json",
+    "supports-workers": "1",
+}
+
 _VARIANT_KEYS = ["backend", "gpu_only", "name", "repository", "spec"]
 
 def _implicit_model_impl(ctx):
@@ -45,10 +51,7 @@ def _implicit_model_impl(ctx):
             ctx.attr.repository,
             ctx.attr.model_name,
         ),
-        execution_requirements = {
-            "supports-workers": "1",
-            "requires-worker-protocol": "json",
-        },
+        execution_requirements = _WORKER,
     )
     return [
         DefaultInfo(files = depset([out])),
@@ -90,6 +93,7 @@ def _implicit_repository_impl(ctx):
         outputs = [out],
         mnemonic = "AssembleImplicitRepo",
         progress_message = "Assembling {} models into {}".format(len(inputs), out.short_path),
+        execution_requirements = _WORKER,
     )
     return [DefaultInfo(files = depset([out]))]
 
