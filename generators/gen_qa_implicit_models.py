@@ -33,6 +33,11 @@ _BACKEND_FLAGS = {
 }
 
 
+def backend_flag(backend: Backend) -> str:
+    """The CLI flag that selects a backend (`--tensorrt` for plans)."""
+    return next(f"--{flag}" for flag, b in _BACKEND_FLAGS.items() if b is backend)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models_dir", type=pathlib.Path, required=True,

@@ -14,6 +14,7 @@ import tempfile
 import unittest
 
 from generators import gen_qa_implicit_models
+from generators.variant import Backend
 from tests.repo_location import ENV_VAR
 
 
@@ -27,7 +28,8 @@ class CliBazelParityTest(unittest.TestCase):
         backends = sorted({m["variant"]["backend"] for m in expected})
         out = pathlib.Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, out, ignore_errors=True)
-        flags = ["--models_dir", str(out), "--all"] + [f"--{b}" for b in backends]
+        flags = ["--models_dir", str(out), "--all"]
+        flags += [gen_qa_implicit_models.backend_flag(Backend(b)) for b in backends]
         self.assertEqual(gen_qa_implicit_models.main(flags), 0)
         ours = json.loads((out / "manifest.json").read_text())["models"]
         self.assertEqual(len(ours), len(expected))

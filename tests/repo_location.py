@@ -14,6 +14,7 @@ import shutil
 import tempfile
 
 from generators import gen_qa_implicit_models
+from generators.variant import Backend
 
 ENV_VAR = "IMPLICIT_REPO"
 
@@ -25,7 +26,7 @@ def implicit_repo(backends: tuple = ("onnx",)) -> pathlib.Path:
         return pathlib.Path(os.environ[ENV_VAR]).resolve()
     root = pathlib.Path(tempfile.mkdtemp(prefix="implicit_repo."))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    flags = [f"--{b}" for b in backends]
+    flags = [gen_qa_implicit_models.backend_flag(Backend(b)) for b in backends]
     if gen_qa_implicit_models.main(["--models_dir", str(root), "--all", *flags]) != 0:
         raise RuntimeError(f"generating {backends} models into {root} failed")
     return root

@@ -108,6 +108,7 @@ class _Sequence:
 
 
 def _numpy_type(data_type: int):
+    """The numpy type of a ModelConfig DataType value."""
     return _NUMPY_TYPES[mc.DataType.Name(data_type)]
 
 
@@ -126,7 +127,21 @@ def parse_bytes_tensor(blob: bytes) -> List[bytes]:
     return elements
 
 
+def _check_states(batch: List["_Row"]) -> None:
+    """Refuse a batch whose INPUT_STATE shapes differ.
+
+    Triton batches on the client inputs' shapes only; its backends would then
+    collect differently shaped states into one malformed tensor. A test that
+    builds such a batch is testing nothing, so it fails here.
+    """
+    shapes = {row.state.shape for row in batch}
+    if len(shapes) > 1:
+        raise SimError(f"one batch holds INPUT_STATE shapes {sorted(shapes)}; real Triton would"
+                       " feed the model a malformed state, so reorder the test's requests")
+
+
 def _parse_flags(flags: str) -> Tuple[bool, bool]:
+    """(start, end) from a flags string such as "start end"."""
     words = set(flags.replace(",", " ").split())
     if not words <= {"start", "end"}:
         raise ValueError(f"flags {flags!r} may only contain 'start' and 'end'")
@@ -159,19 +174,26 @@ class SequenceBatcherSim:
         self._live: Dict[int, _Sequence] = {}
         self.executions: List[int] = []
 
-    # ----- state buffers -------------------------------------------------
-
-    def _state_shape(self, dims: Optional[Iterable[int]] = None) -> Tuple[int, ...]:
-        dims = self._state.dims if dims is None else dims
-        return (1,) * self.batched + tuple(1 if d == -1 else d for d in dims)
+    def _state_shape(self) -> Tuple[int, ...]:
+        """Shape of a fresh state: [1] (batched) + state dims with -1 -> 1."""
+        return (1,) * self.batched + tuple(1 if d == -1 else d for d in self._state.dims)
 
     def _garbage(self, shape: Tuple[int, ...], dtype) -> np.ndarray:
-        """Stand-in for uninitialized memory: random bytes (strings: empty)."""
+        """Stand-in for uninitialized memory: random bytes (strings: empty).
+
+        Floats are random whole numbers of magnitude 1..2**20 instead: raw
+        bytes are tiny (vanishing in a sum) about 40% of the time, and NaN
+        would fail models that gate by multiplication, which the contract
+        allows (reference section 3, robustness note).
+        """
         dtype = np.dtype(dtype)
         if dtype == np.object_:
             return np.full(shape, b"", dtype=object)
         if dtype == np.bool_:
             return self._rng.integers(0, 2, size=shape).astype(np.bool_)
+        if dtype.kind == "f":
+            sign = self._rng.choice([-1, 1], size=shape)
+            return (sign * self._rng.integers(1, 2**20, size=shape)).astype(dtype)
         raw = self._rng.bytes(math.prod(shape) * dtype.itemsize)
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
@@ -200,11 +222,10 @@ class SequenceBatcherSim:
         return np.frombuffer(blob[:count * dtype.itemsize], dtype=dtype).reshape(shape).copy()
 
     def _fresh_state(self) -> np.ndarray:
+        """The state a slot gets at START: the initial state, or garbage."""
         if self._initial is not None:
             return self._initial.copy()
         return self._garbage(self._state_shape(), _numpy_type(self._state.data_type))
-
-    # ----- requests --------------------------------------------------------
 
     def _data(self, value: Value, batch_size: int) -> np.ndarray:
         """INPUT as a client sends it: every element `value` (strings: decimal)."""
@@ -212,7 +233,8 @@ class SequenceBatcherSim:
         dims = list(self.config.input[0].dims)
         if array.ndim == 0:
             array = np.full([1 if d == -1 else d for d in dims], value)
-        if array.ndim != len(dims) or any(d not in (-1, n) for d, n in zip(dims, array.shape)):
+        if array.ndim != len(dims) or any(
+                d not in (-1, n) for d, n in zip(dims, array.shape, strict=True)):
             raise ValueError(f"value shape {array.shape} does not fit dims {dims}")
         if self._data_type is np.object_:
             array = np.vectorize(lambda v: str(v).encode(), otypes=[object])(array)
@@ -250,10 +272,9 @@ class SequenceBatcherSim:
         return sequence
 
     def _release(self, corrid: int) -> None:
+        """END: the sequence's slot becomes free and its state is dropped."""
         self._free.append(self._live.pop(corrid).slot)
         self._free.sort()
-
-    # ----- execution ---------------------------------------------------------
 
     def _control(self, kind: int, rows: List[_Row]) -> Optional[Tuple[str, np.ndarray]]:
         """The control input of `kind` for the rows, or None when undeclared."""
@@ -276,6 +297,7 @@ class SequenceBatcherSim:
         return None
 
     def _feed(self, rows: List[_Row]) -> Dict[str, np.ndarray]:
+        """Every model input for the rows: data, state and declared controls."""
         join = (lambda arrays: np.concatenate(arrays)) if self.batched else (lambda a: a[0])
         feed = {self.config.input[0].name: join([r.data for r in rows]),
                 self._state.input_name: join([r.state for r in rows])}
@@ -311,51 +333,56 @@ class SequenceBatcherSim:
         """Group rows into executions as the configured strategy does."""
         pending = dict(sorted(rows.items()))
         while pending:
-            first = next(iter(pending.values()))
+            first_key, first = next(iter(pending.items()))
+            instance = first_key[1]
             same = [key for key, row in pending.items()
-                    if row.data.shape == first.data.shape and row.state.shape == first.state.shape]
+                    if row.data.shape == first.data.shape and key[1] == instance]
             if self.oldest:
-                limit = max(1, self.config.max_batch_size)
-                yield [pending.pop(key) for key in same[:limit]]
-                continue
-            instance = next(iter(pending))[1]
-            same = [key for key in same if key[1] == instance]
-            top = max(slot for slot, inst in pending if inst == instance)
-            if not self.batched:
-                top = 0
-            yield [pending.pop((slot, instance)) if (slot, instance) in same else self._null(first)
-                   for slot in range(top + 1)]
+                batch = [pending.pop(key) for key in same[:max(1, self.config.max_batch_size)]]
+            else:
+                top = max(slot for slot, inst in pending if inst == instance)
+                batch = [pending.pop((slot, instance)) if (slot, instance) in same
+                         else self._null(first) for slot in range(top + 1)]
+            _check_states(batch)
+            yield batch
+
+    def _parse(self, corrid: int, request: Tuple) -> _Row:
+        """Check one `(value[, flags[, batch_size]])` request and build its row."""
+        request = tuple(request)
+        flags = request[1] if len(request) > 1 else ""
+        batch_size = request[2] if len(request) > 2 else 1
+        start, end = _parse_flags(flags)
+        self._check(corrid, start, batch_size)
+        return _Row(data=self._data(request[0], batch_size), state=np.empty(0), start=start,
+                    end=end, ready=True, corrid=corrid)
 
     def step(self, requests: Mapping[int, Tuple]) -> Dict[int, Response]:
-        """Run one scheduling round: `{corrid: (value, flags)}`, flags e.g. "start end".
+        """Run one scheduling round of `{corrid: (value, flags)}` requests.
 
-        Every request is checked before any runs, as Triton rejects a request
-        on arrival. Returns each sequence's response.
+        Flags is a string holding "start" and/or "end" (e.g. "start end"); an
+        optional third element is the batch size. Every request is checked
+        before any runs, as Triton rejects a bad request on arrival. Returns
+        each sequence's response.
         """
-        parsed = {}
-        for corrid, request in requests.items():
-            value, flags, batch_size = (tuple(request) + ("", 1))[:3]
-            start, end = _parse_flags(flags)
-            self._check(corrid, start, batch_size)
-            parsed[corrid] = (self._data(value, batch_size), start, end)
-        rows, owners = {}, {}
-        for corrid, (data, start, end) in parsed.items():
-            sequence = self._admit(corrid, start)
-            rows[sequence.slot] = _Row(data=data, state=sequence.state, start=start, end=end,
-                                       ready=True, corrid=corrid)
-            owners[id(rows[sequence.slot])] = corrid
+        parsed = [self._parse(corrid, request) for corrid, request in requests.items()]
+        rows = {}
+        for row in parsed:
+            sequence = self._admit(row.corrid, row.start)
+            row.state = sequence.state
+            rows[sequence.slot] = row
         responses = {}
         for batch in self._batches(rows):
-            for row, response in zip(batch, self._execute(batch)):
-                if id(row) in owners:
-                    responses[owners[id(row)]] = self._finish(owners[id(row)], row, response)
+            for row, response in zip(batch, self._execute(batch), strict=True):
+                if row.corrid:  # null requests (corrid 0) are discarded
+                    responses[row.corrid] = self._finish(row, response)
         return {corrid: responses[corrid] for corrid in requests}
 
-    def _finish(self, corrid: int, row: _Row, response: Response) -> Response:
+    def _finish(self, row: _Row, response: Response) -> Response:
+        """Hand OUTPUT_STATE back (when the backend does) and free the slot at END."""
         if self.updates_state:
-            self._live[corrid].state = np.array(response.output_state, copy=True)
+            self._live[row.corrid].state = np.array(response.output_state, copy=True)
         if row.end:
-            self._release(corrid)
+            self._release(row.corrid)
         return response
 
     def infer(self, corrid: int, value: Value, *, start: bool = False, end: bool = False,

@@ -54,7 +54,7 @@ def _implicit_model_impl(ctx):
         execution_requirements = _WORKER,
     )
     return [
-        DefaultInfo(files = depset([out])),
+        DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out])),
         ImplicitModelInfo(
             repository = ctx.attr.repository,
             model_name = ctx.attr.model_name,
@@ -95,7 +95,7 @@ def _implicit_repository_impl(ctx):
         progress_message = "Assembling {} models into {}".format(len(inputs), out.short_path),
         execution_requirements = _WORKER,
     )
-    return [DefaultInfo(files = depset([out]))]
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
 implicit_repository = rule(
     implementation = _implicit_repository_impl,

@@ -1,0 +1,316 @@
+"""Checks every built `config.pbtxt` against CONTRACT.md section 2 and the harnesses' sed edits.
+
+For each model in the built repositories (tests.repo_location): the config
+parses into Triton's `ModelConfig` and round-trips; its fields match the
+contract's per-family table; its text keeps the invariants upstream's shell
+harnesses rely on; a file initial state's data file holds 100 per element.
+Then the harnesses' own sed edits (instance count, `direct` block, `_half`
+rename, zero -> file initial state, dyna oldest rewrites, `_output` copies)
+are applied to a copy of the text, which must still parse with exactly the
+intended effect.
+"""
+
+import json
+import math
+import pathlib
+import re
+import struct
+import unittest
+from typing import Dict, List, Tuple
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from generators.model_config import config_text, parse_config
+from generators.variant import Backend, DType, InitialState, Variant
+from tests import repo_location, triton_sim
+
+# CONTRACT.md section 2: dtype -> (I/O and state data_type, control *_false_true field).
+DTYPE_TYPES = {
+    DType.FLOAT32: ("TYPE_FP32", "fp32_false_true"),
+    DType.INT32: ("TYPE_INT32", "int32_false_true"),
+    DType.OBJECT: ("TYPE_STRING", "int32_false_true"),
+    DType.BOOL: ("TYPE_INT32", "bool_false_true"),
+}
+# (backend, dyna) -> (platform, backend field, instance kind, CORRID type or None).
+# onnx and plan rows are CONTRACT.md's; python and savedmodel are this
+# project's extra families, which carry state themselves and need END/CORRID.
+FAMILIES = {
+    (Backend.ONNX, False): ("onnxruntime_onnx", "", "KIND_GPU", None),
+    (Backend.ONNX, True): ("onnxruntime_onnx", "", "KIND_CPU", "TYPE_UINT64"),
+    (Backend.PLAN, False): ("tensorrt_plan", "", "KIND_GPU", None),
+    (Backend.PLAN, True): ("tensorrt_plan", "", "KIND_GPU", "TYPE_INT32"),
+    (Backend.PYTHON, False): ("", "python", "KIND_CPU", "TYPE_UINT64"),
+    (Backend.SAVEDMODEL, False): ("tensorflow_savedmodel", "", "KIND_GPU", "TYPE_UINT64"),
+}
+IDLE_MICROSECONDS = 5000000
+FILE_VALUE = 100
+DATA_FILE = "input_state_data"
+Model = Tuple[Variant, pathlib.Path]
+
+
+def sed(pattern: str, replacement: str, text: str) -> str:
+    """`sed -i "s/pattern/replacement/"` applied line by line (first match per line)."""
+    return "".join(re.sub(pattern, replacement, line, count=1)
+                   for line in text.splitlines(keepends=True))
+
+
+def lines(pattern: str, text: str) -> List[str]:
+    """The lines of text that `pattern` matches (like grep)."""
+    return [line for line in text.splitlines() if re.search(pattern, line)]
+
+
+def _load() -> Tuple[pathlib.Path, List[Model]]:
+    """The repositories' root and (variant, model dir) of every model in its manifest."""
+    root = repo_location.implicit_repo()
+    manifest = json.loads((root / "manifest.json").read_text())
+    return root, [(Variant.from_spec(m["variant"]), root / m["repository"] / m["name"])
+                  for m in manifest["models"]]
+
+
+class ConfigTestCase(unittest.TestCase):
+    """Shared set-up: every model of the manifest with its config text."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        """Read the manifest and every config once."""
+        cls.root, cls.models = _load()
+        cls.texts = {path: (path / "config.pbtxt").read_text() for _, path in cls.models}
+
+    def each(self):
+        """(variant, path, text, parsed config) per model; the caller opens a subTest."""
+        return [(v, p, self.texts[p], parse_config(self.texts[p])) for v, p in self.models]
+
+    def label(self, path: pathlib.Path) -> str:
+        """Repository/model, for subtest names."""
+        return f"{path.parent.name}/{path.name}"
+
+
+class ConfigContentTest(ConfigTestCase):
+    """Parsed fields and text layout of each generated config."""
+
+    def test_every_config_is_in_the_manifest(self):
+        """The tree holds exactly the manifest's models, each with a config."""
+        found = sorted(p.parent for p in self.root.glob("*/*/config.pbtxt"))
+        self.assertEqual(found, sorted(path for _, path in self.models))
+        self.assertTrue(found, "no config.pbtxt found")
+
+    def test_round_trip(self):
+        """Text -> ModelConfig -> text is the identity, also through text_format."""
+        for _, path, text, config in self.each():
+            with self.subTest(model=self.label(path)):
+                self.assertEqual(config_text(config), text)
+                self.assertEqual(parse_config(text_format.MessageToString(config)), config)
+
+    def test_family_fields(self):
+        """Name, platform, batch size, I/O, instance group and idle time per the contract."""
+        for variant, path, _, config in self.each():
+            with self.subTest(model=self.label(path)):
+                platform, backend, kind, _ = FAMILIES[(variant.backend, variant.dyna)]
+                data_type = mc.DataType.Value(DTYPE_TYPES[variant.dtype][0])
+                self.assertEqual((config.name, config.platform, config.backend),
+                                 (path.name, platform, backend))
+                self.assertEqual(config.max_batch_size, variant.max_batch)
+                for tensors, name in ((config.input, "INPUT"), (config.output, "OUTPUT")):
+                    self.assertEqual([(t.name, t.data_type, list(t.dims)) for t in tensors],
+                                     [(name, data_type, list(variant.shape))])
+                self.assertEqual(len(config.instance_group), 1)
+                group = config.instance_group[0]
+                self.assertEqual(mc.ModelInstanceGroup.Kind.Name(group.kind), kind)
+                self.assertEqual(group.count, 0)
+                batching = config.sequence_batching
+                self.assertEqual(batching.max_sequence_idle_microseconds, IDLE_MICROSECONDS)
+
+    def _controls(self, variant: Variant) -> Dict[str, Tuple[str, str]]:
+        """Control name -> (kind, *_false_true field or CORRID data type) per the contract."""
+        _, _, _, corrid = FAMILIES[(variant.backend, variant.dyna)]
+        field = DTYPE_TYPES[variant.dtype][1]
+        controls = {"START": ("CONTROL_SEQUENCE_START", field),
+                    "READY": ("CONTROL_SEQUENCE_READY", field)}
+        if corrid:
+            controls["END"] = ("CONTROL_SEQUENCE_END", field)
+            controls["CORRID"] = ("CONTROL_SEQUENCE_CORRID", corrid)
+        return controls
+
+    def test_controls(self):
+        """START/READY (+END/CORRID) with [0, 1] in the dtype's *_false_true field."""
+        for variant, path, _, config in self.each():
+            with self.subTest(model=self.label(path)):
+                got = {}
+                for control_input in config.sequence_batching.control_input:
+                    self.assertEqual(len(control_input.control), 1)
+                    control = control_input.control[0]
+                    kind = mc.ModelSequenceBatching.Control.Kind.Name(control.kind)
+                    if kind == "CONTROL_SEQUENCE_CORRID":
+                        got[control_input.name] = (kind, mc.DataType.Name(control.data_type))
+                        continue
+                    fields = [f for f in ("int32_false_true", "fp32_false_true",
+                                          "bool_false_true") if len(getattr(control, f))]
+                    self.assertEqual(len(fields), 1)
+                    self.assertEqual(list(getattr(control, fields[0])), [0, 1])
+                    got[control_input.name] = (kind, fields[0])
+                self.assertEqual(got, self._controls(variant))
+
+    def test_state(self):
+        """One state INPUT_STATE -> OUTPUT_STATE, data dims, not an output; initial state."""
+        for variant, path, _, config in self.each():
+            with self.subTest(model=self.label(path)):
+                data_type = mc.DataType.Value(DTYPE_TYPES[variant.dtype][0])
+                self.assertEqual(len(config.sequence_batching.state), 1)
+                state = config.sequence_batching.state[0]
+                self.assertEqual((state.input_name, state.output_name, state.data_type),
+                                 ("INPUT_STATE", "OUTPUT_STATE", data_type))
+                self.assertEqual(list(state.dims), list(config.input[0].dims))
+                self.assertNotIn("OUTPUT_STATE", [o.name for o in config.output])
+                self._check_initial(variant, path, state)
+
+    def _check_initial(self, variant: Variant, path: pathlib.Path, state) -> None:
+        """No initial state, zero_data, or data_file plus its data file, per the variant."""
+        if variant.initial_state is InitialState.NONE:
+            self.assertEqual(len(state.initial_state), 0)
+            self.assertFalse((path / "initial_state").exists())
+            return
+        self.assertEqual(len(state.initial_state), 1)
+        initial = state.initial_state[0]
+        self.assertEqual((initial.name, initial.data_type), ("state init", state.data_type))
+        self.assertEqual(list(initial.dims), [1 if d == -1 else d for d in state.dims])
+        if variant.initial_state is InitialState.ZERO:
+            self.assertEqual((initial.zero_data, initial.data_file), (True, ""))
+            return
+        self.assertEqual((initial.zero_data, initial.data_file), (False, DATA_FILE))
+        self._check_data_file(path / "initial_state" / DATA_FILE, initial)
+
+    def _check_data_file(self, data_file: pathlib.Path, initial) -> None:
+        """100 per element: LE int32/float32, or a serialized BYTES tensor of "100"."""
+        blob, count = data_file.read_bytes(), math.prod(initial.dims)
+        type_name = mc.DataType.Name(initial.data_type)
+        if type_name == "TYPE_STRING":
+            self.assertEqual(triton_sim.parse_bytes_tensor(blob), [b"100"] * count)
+            return
+        fmt = {"TYPE_INT32": "i", "TYPE_FP32": "f"}[type_name]
+        self.assertEqual(len(blob), 4 * count)
+        self.assertEqual(list(struct.unpack(f"<{count}{fmt}", blob)), [FILE_VALUE] * count)
+
+    def test_strategy(self):
+        """Direct models name no strategy; batched dyna carry exactly upstream's oldest block."""
+        for variant, path, text, config in self.each():
+            with self.subTest(model=self.label(path)):
+                batching = config.sequence_batching
+                if not (variant.dyna and variant.max_batch):
+                    self.assertIsNone(batching.WhichOneof("strategy_choice"))
+                    self.assertEqual(lines(r"\b(direct|oldest)\b", text), [])
+                    continue
+                self.assertEqual(batching.WhichOneof("strategy_choice"), "oldest")
+                oldest = batching.oldest
+                self.assertEqual((oldest.max_candidate_sequences, list(oldest.preferred_batch_size),
+                                  oldest.max_queue_delay_microseconds), (6, [4], 0))
+                self.assertEqual(len(oldest.ListFields()), 2)  # the zero delay is text-only
+                self.assertEqual(lines(r"max_candidate_sequences", text),
+                                 ["    max_candidate_sequences: 6"])
+                self.assertEqual(lines(r"max_queue_delay_microseconds", text),
+                                 ["    max_queue_delay_microseconds: 0"])
+
+    def test_text_invariants(self):
+        """Column-0 name and max_batch_size, indented nested names, sed anchors."""
+        for variant, path, text, _ in self.each():
+            with self.subTest(model=self.label(path)):
+                self.assertEqual(lines(r"^name:", text), [f'name: "{path.name}"'])
+                self.assertEqual(lines(r"max_batch_size:", text),
+                                 [f"max_batch_size: {variant.max_batch}"])
+                self.assertEqual(text.count(path.name), 1, "the model name appears once")
+                self.assertEqual(lines(r"sequence_batching", text), ["sequence_batching {"])
+                self.assertEqual(lines(r"max_sequence_idle_microseconds", text),
+                                 ["  max_sequence_idle_microseconds: 5000000"])
+                kind = FAMILIES[(variant.backend, variant.dyna)][2]
+                self.assertEqual(lines(r"KIND_", text), [f"  kind: {kind}"])
+                self.assertEqual(lines(r"count", text), [])
+                zero = variant.initial_state is InitialState.ZERO
+                self.assertEqual(lines(r"zero_data", text), ["      zero_data: true"] * zero)
+
+
+class HarnessEditTest(ConfigTestCase):
+    """Upstream's sed edits of a config copy parse and do what the harness intends."""
+
+    def _edited(self, text: str, *edits: Tuple[str, str]) -> mc.ModelConfig:
+        """Apply sed edits in turn (each must match a line) and parse the result."""
+        for pattern, replacement in edits:
+            edited = sed(pattern, replacement, text)
+            self.assertTrue(edited != text, f"sed s/{pattern}/ matched no line")
+            text = edited
+        return parse_config(text)
+
+    def test_instance_count_and_batch_size(self):
+        """`count: 2` after the kind line and a new max_batch_size (SBS:299-301)."""
+        for _, path, text, config in self.each():
+            with self.subTest(model=self.label(path)):
+                edited = self._edited(text, (r"kind: (KIND_\w+)", r"kind: \1\ncount: 2"),
+                                      (r"^max_batch_size:.*", "max_batch_size: 4"))
+                self.assertEqual((edited.instance_group[0].count, edited.max_batch_size), (2, 4))
+                edited.instance_group[0].count = 0
+                edited.max_batch_size = config.max_batch_size
+                self.assertEqual(edited, config)
+
+    def test_direct_block_and_rename(self):
+        """The queue-delay copies: a direct block after `sequence_batching {`, name `_half`."""
+        for variant, path, text, config in self.each():
+            if variant.dyna and variant.max_batch:
+                continue  # already has a strategy; upstream never edits these this way
+            with self.subTest(model=self.label(path)):
+                block = ("sequence_batching {\ndirect { max_queue_delay_microseconds: 3000000"
+                         " minimum_slot_utilization: 0 }")
+                edited = self._edited(
+                    text, (r"sequence_batching \{", block),
+                    (r"minimum_slot_utilization: 0", "minimum_slot_utilization: 0.5"),
+                    (r"^name:.*", f'name: "{path.name}_half"'))
+                direct = edited.sequence_batching.direct
+                self.assertEqual(edited.name, f"{path.name}_half")
+                self.assertEqual((direct.max_queue_delay_microseconds,
+                                  direct.minimum_slot_utilization), (3000000, 0.5))
+                edited.name = config.name
+                edited.sequence_batching.ClearField("direct")
+                self.assertEqual(edited, config)
+
+    def test_zero_to_file(self):
+        """INITIAL_STATE_FILE: the edited zero config equals the generated file config."""
+        by_key = {(v.backend, v.dtype, v.shape, v.max_batch, v.initial_state): p
+                  for v, p in self.models}
+        for variant, path, text, _ in self.each():
+            if variant.initial_state is not InitialState.ZERO:
+                continue
+            with self.subTest(model=self.label(path)):
+                edited = self._edited(text, (r"zero_data.*", f'data_file:"{DATA_FILE}"'))
+                key = (variant.backend, variant.dtype, variant.shape, variant.max_batch,
+                       InitialState.FILE)
+                self.assertIn(key, by_key, "no file-initialised twin in the manifest")
+                self.assertEqual(edited, parse_config(self.texts[by_key[key]]))
+
+    def test_dyna_oldest_rewrite(self):
+        """DSS:133-137: 4 candidate sequences and a 5 s queue delay."""
+        for variant, path, text, config in self.each():
+            if not (variant.dyna and variant.max_batch):
+                continue
+            with self.subTest(model=self.label(path)):
+                edited = self._edited(
+                    text, (r"max_candidate_sequences:.*", "max_candidate_sequences: 4"),
+                    (r"max_queue_delay_microseconds:.*", "max_queue_delay_microseconds: 5000000"))
+                oldest = edited.sequence_batching.oldest
+                self.assertEqual((oldest.max_candidate_sequences, list(oldest.preferred_batch_size),
+                                  oldest.max_queue_delay_microseconds), (4, [4], 5000000))
+                oldest.max_candidate_sequences, oldest.max_queue_delay_microseconds = 6, 0
+                self.assertEqual(edited, config)
+
+    def test_output_copy(self):
+        """L0_implicit_state's `_output` copy: rename and an appended OUTPUT_STATE output."""
+        for variant, path, text, _ in self.each():
+            if variant.max_batch or variant.dtype is not DType.INT32 or variant.dyna:
+                continue
+            with self.subTest(model=self.label(path)):
+                extra = 'output [\n  {\n    name: "OUTPUT_STATE"\n    data_type: TYPE_INT32\n' \
+                        '    dims: [ 1 ]\n  }\n]\n'
+                edited = self._edited(text + extra, (r"^name:.*", f'name: "{path.name}_output"'))
+                self.assertEqual(edited.name, f"{path.name}_output")
+                self.assertEqual([o.name for o in edited.output], ["OUTPUT", "OUTPUT_STATE"])
+
+
+if __name__ == "__main__":
+    unittest.main()

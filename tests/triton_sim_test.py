@@ -1,0 +1,218 @@
+"""Unit tests of `tests.triton_sim` against hand-written configs and numpy models.
+
+The simulation is what the model-contract tests trust to stand in for
+Triton, so its own behaviour is pinned here to the reference's section 4
+(control values, state creation and hand-back, null requests, batching by
+shape, oldest strategy, Triton's errors), without any generated model.
+"""
+
+import pathlib
+import shutil
+import struct
+import tempfile
+import unittest
+from typing import Dict, List
+
+import numpy as np
+
+from tests import triton_sim
+
+CONFIG = """name: "m"
+platform: "{platform}"
+max_batch_size: {max_batch}
+input {{ name: "INPUT" data_type: {dtype} dims: [{dims}] }}
+output {{ name: "OUTPUT" data_type: {dtype} dims: [{dims}] }}
+sequence_batching {{
+  {strategy}
+  control_input {{ name: "START" control {{ kind: CONTROL_SEQUENCE_START {field}: [0, 1] }} }}
+  control_input {{ name: "END" control {{ kind: CONTROL_SEQUENCE_END {field}: [0, 1] }} }}
+  control_input {{ name: "READY" control {{ kind: CONTROL_SEQUENCE_READY {field}: [0, 1] }} }}
+  control_input {{ name: "CORRID" control {{ kind: CONTROL_SEQUENCE_CORRID data_type: {corrid} }} }}
+  state {{ input_name: "INPUT_STATE" output_name: "OUTPUT_STATE" data_type: {dtype}
+          dims: [{dims}] {initial} }}
+}}
+"""
+
+
+class Recorder:
+    """A numpy model per the contract (X + S when READY and not START) that keeps its feeds."""
+
+    def __init__(self, gate: bool = True) -> None:
+        """No feed seen yet; without `gate` the model is X + S (initial-state models)."""
+        self.feeds: List[Dict[str, np.ndarray]] = []
+        self.gate = gate
+
+    def __call__(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Record the feed and compute the contract's arithmetic."""
+        self.feeds.append(feed)
+        carry = np.logical_and(feed["READY"] != 0, feed["START"] == 0) if self.gate else True
+        result = np.where(carry, feed["INPUT"] + feed["INPUT_STATE"], feed["INPUT"])
+        return {"OUTPUT": result, "OUTPUT_STATE": result.copy()}
+
+
+class SimTestCase(unittest.TestCase):
+    """Writes one model directory per test."""
+
+    def setUp(self) -> None:
+        """A fresh temporary model directory."""
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="triton_sim_test."))
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+
+    def sim(self, *, max_batch=4, dtype="TYPE_INT32", dims="1", field="int32_false_true",
+            corrid="TYPE_UINT64", strategy="", initial="", platform="onnxruntime_onnx",
+            runner=None, **kwargs) -> triton_sim.SequenceBatcherSim:
+        """Write config.pbtxt from the arguments and wrap `runner` (default a Recorder)."""
+        (self.dir / "config.pbtxt").write_text(CONFIG.format(
+            platform=platform, max_batch=max_batch, dtype=dtype, dims=dims, field=field,
+            corrid=corrid, strategy=strategy, initial=initial))
+        self.runner = runner or Recorder()
+        return triton_sim.SequenceBatcherSim(self.dir, self.runner, **kwargs)
+
+    def controls(self, feed: Dict[str, np.ndarray]) -> List[tuple]:
+        """(START, END, READY, CORRID) per row of a feed."""
+        columns = [feed[n].reshape(-1).tolist() for n in ("START", "END", "READY", "CORRID")]
+        return list(zip(*columns, strict=True))
+
+
+class ControlTest(SimTestCase):
+    """Control and CORRID values (reference section 4.5)."""
+
+    def test_control_table(self):
+        """START only, middle, END only, START+END as (START, END, READY)."""
+        sim = self.sim(max_batch=0)
+        sim.infer(7, 1, start=True)
+        sim.infer(7, 2)
+        sim.infer(7, 3, end=True)
+        sim.infer(7, 4, start=True, end=True)
+        self.assertEqual([self.controls(f) for f in self.runner.feeds],
+                         [[(1, 0, 1, 7)], [(0, 0, 1, 7)], [(0, 1, 1, 7)], [(1, 1, 1, 7)]])
+        self.assertEqual(self.runner.feeds[0]["START"].shape, (1,))
+
+    def test_types_from_fields(self):
+        """fp32 / bool fields give float32 / bool controls; INT32 CORRID keeps the low bits."""
+        for field, dtype in (("fp32_false_true", np.float32), ("bool_false_true", np.bool_)):
+            with self.subTest(field=field):
+                sim = self.sim(field=field, corrid="TYPE_INT32")
+                sim.infer(2**32 + 5, 1, start=True)
+                feed = self.runner.feeds[0]
+                self.assertEqual((feed["START"].dtype, feed["START"].shape), (dtype, (1, 1)))
+                self.assertEqual((feed["CORRID"].dtype, int(feed["CORRID"][0, 0])), (np.int32, 5))
+
+    def test_null_requests(self):
+        """Empty slots below the highest busy one are padded: READY 0, CORRID 0, data shape."""
+        sim = self.sim(max_batch=4, dims="-1")
+        sim.step({1: ([1, 1], "start"), 2: ([2, 2], "start"), 3: ([3, 3], "start")})
+        sim.step({1: ([1, 1], "end"), 3: ([3, 3], "")})
+        feed = self.runner.feeds[-1]
+        self.assertEqual(self.controls(feed), [(0, 1, 1, 1), (0, 0, 0, 0), (0, 0, 1, 3)])
+        self.assertEqual((feed["INPUT"].shape, feed["INPUT_STATE"].shape), ((3, 2), (3, 2)))
+        self.assertEqual(sim.executions, [3, 3])
+
+
+class StateTest(SimTestCase):
+    """State creation and hand-back (reference sections 4.2 and 4.3)."""
+
+    def test_uninitialized_state_is_garbage(self):
+        """Without an initial_state the START state is random, shaped [1] + dims(-1 -> 1)."""
+        sim = self.sim(dims="-1")
+        sim.infer(1, [5, 5, 5], start=True)
+        state = self.runner.feeds[0]["INPUT_STATE"]
+        self.assertEqual(state.shape, (1, 1))
+        self.assertNotEqual(int(state[0, 0]), 0)
+
+    def test_output_state_becomes_input_state(self):
+        """Updating backends: each OUTPUT_STATE, shape included, is the next INPUT_STATE."""
+        sim = self.sim(dims="-1", initial='initial_state { name: "i" data_type: TYPE_INT32'
+                                         ' dims: [1] zero_data: true }')
+        outputs = [sim.infer(1, [v, v], start=v == 1).output.tolist() for v in (1, 2, 3)]
+        self.assertEqual(outputs, [[[1, 1]], [[3, 3]], [[6, 6]]])
+        self.assertEqual([f["INPUT_STATE"].tolist() for f in self.runner.feeds],
+                         [[[0]], [[1, 1]], [[3, 3]]])
+
+    def test_no_state_update_for_python(self):
+        """python/tensorflow backends never hand the state back: it stays at its START value."""
+        sim = self.sim(platform="tensorflow_savedmodel", initial='initial_state { name: "i"'
+                       ' data_type: TYPE_INT32 dims: [1] zero_data: true }')
+        self.assertFalse(sim.updates_state)
+        outputs = [int(sim.infer(1, v, start=v == 1).output[0, 0]) for v in (1, 2, 3)]
+        self.assertEqual(outputs, [1, 2, 3])
+
+    def test_file_initial_state(self):
+        """Numeric files are raw LE values; string files serialized BYTES tensors."""
+        (self.dir / "initial_state").mkdir()
+        (self.dir / "initial_state" / "f").write_bytes(struct.pack("<i", 100))
+        sim = self.sim(initial='initial_state { name: "i" data_type: TYPE_INT32 dims: [1]'
+                               ' data_file: "f" }', runner=Recorder(gate=False))
+        self.assertEqual(int(sim.infer(1, 1, start=True).output[0, 0]), 101)
+        (self.dir / "initial_state" / "f").write_bytes(struct.pack("<I", 3) + b"100")
+        sim = self.sim(dtype="TYPE_STRING", initial='initial_state { name: "i" data_type:'
+                       ' TYPE_STRING dims: [1] data_file: "f" }', runner=lambda feed: {
+                           "OUTPUT": feed["INPUT_STATE"], "OUTPUT_STATE": feed["INPUT_STATE"]})
+        self.assertEqual(sim.infer(1, 1, start=True).output.tolist(), [[b"100"]])
+
+    def test_harness_state_file_breaks_strings(self):
+        """Upstream's 4-byte int32 file is not a BYTES tensor: the model cannot load."""
+        (self.dir / "initial_state").mkdir()
+        (self.dir / "initial_state" / "f").write_bytes(b"d\0\0\0")
+        with self.assertRaisesRegex(triton_sim.SimError, "incomplete string data"):
+            self.sim(dtype="TYPE_STRING", initial='initial_state { name: "i" data_type:'
+                     ' TYPE_STRING dims: [1] data_file: "f" }')
+
+
+class BatchingTest(SimTestCase):
+    """Slots, shapes and strategies (reference section 4.6)."""
+
+    def test_ragged_shapes_run_apart(self):
+        """Widths 2, 2, 1, 3: three executions per round, each padded to 4 (upstream {4: 9})."""
+        sim = self.sim(dims="-1")
+        for round_ in range(3):
+            flags = "start" if round_ == 0 else ""
+            sim.step({1: ([1] * 2, flags), 2: ([2] * 2, flags), 3: ([3], flags),
+                      4: ([4] * 3, flags)})
+        self.assertEqual(sim.executions, [4] * 9)
+
+    def test_oldest_has_no_nulls(self):
+        """Oldest: only real requests, READY always 1."""
+        sim = self.sim(strategy="oldest { max_candidate_sequences: 4 preferred_batch_size: [4] }")
+        sim.step({1: (1, "start"), 2: (2, "start"), 3: (3, "start")})
+        sim.step({1: (1, "end"), 3: (3, "end")})
+        self.assertEqual(self.controls(self.runner.feeds[-1]), [(0, 1, 1, 1), (0, 1, 1, 3)])
+
+    def test_mismatched_state_shapes_refused(self):
+        """A batch of equal INPUT but different INPUT_STATE shapes fails loudly."""
+        sim = self.sim(dims="-1")
+        sim.infer(1, [1, 1], start=True)
+        with self.assertRaisesRegex(triton_sim.SimError, "INPUT_STATE shapes"):
+            sim.step({1: ([1, 1], ""), 2: ([2, 2], "start")})
+
+    def test_slots_run_out(self):
+        """A backlog is not simulated: a fifth sequence on 4 slots is an error."""
+        sim = self.sim(max_batch=0, instances=4)
+        sim.step({i: (i, "start") for i in range(1, 5)})
+        self.assertEqual(sim.executions, [1] * 4)
+        with self.assertRaisesRegex(triton_sim.SimError, "no free sequence slot"):
+            sim.infer(5, 5, start=True)
+
+
+class TritonErrorTest(SimTestCase):
+    """Errors Triton returns itself (reference section 4.4)."""
+
+    def test_errors(self):
+        """Batch size, correlation id 0, missing START; a second START resets."""
+        sim = self.sim(initial='initial_state { name: "i" data_type: TYPE_INT32 dims: [1]'
+                               ' zero_data: true }')
+        with self.assertRaisesRegex(triton_sim.TritonError, "must specify batch-size 1"):
+            sim.infer(1, 1, start=True, batch_size=2)
+        with self.assertRaisesRegex(triton_sim.TritonError, "non-zero or non-empty"):
+            sim.infer(0, 1, start=True)
+        with self.assertRaisesRegex(triton_sim.TritonError, "sequence 9 to model 'm' must"
+                                    " specify the START flag"):
+            sim.infer(9, 1)
+        outputs = [sim.infer(9, 5, start=True), sim.infer(9, 1, start=True), sim.infer(9, 2)]
+        self.assertEqual([int(r.output[0, 0]) for r in outputs], [5, 1, 3])
+        self.assertEqual([f["INPUT_STATE"].tolist() for f in self.runner.feeds],
+                         [[[0]], [[0]], [[1]]])
+
+
+if __name__ == "__main__":
+    unittest.main()
