@@ -14,7 +14,9 @@ from generators.build_options import BuildOptions
 from generators.errors import BackendUnavailableError
 from generators.variant import Variant
 
-MODEL_SOURCE = pathlib.Path(__file__).resolve().parent / "python_model" / "model.py"
+# Not resolved: under Bazel the source is the `data` file beside this module in
+# the runfiles tree, not wherever the symlinks lead.
+MODEL_SOURCE = pathlib.Path(__file__).absolute().parent / "python_model" / "model.py"
 MODEL_FILE = "model.py"
 
 

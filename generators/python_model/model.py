@@ -194,6 +194,10 @@ def _to_strings(numbers):
     return text.reshape(numbers.shape)
 
 
+def _error_response(message):
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
+
+
 class TritonPythonModel:
     """Adds each request's INPUT to its sequence's running state."""
 
@@ -226,8 +230,9 @@ class TritonPythonModel:
         try:
             data = self._step(request)
         except SequenceError as err:
-            error = pb_utils.TritonError(str(err))
-            return pb_utils.InferenceResponse(output_tensors=[], error=error)
+            return _error_response(str(err))
+        except Exception as err:  # noqa: BLE001 - one bad request must not fail its batch
+            return _error_response(f"{type(err).__name__}: {err}")
         outputs = [pb_utils.Tensor(self.spec.output_name, data)]
         if self.spec.state_output in request.requested_output_names():
             outputs.append(pb_utils.Tensor(self.spec.state_output, data))
