@@ -1,7 +1,8 @@
 """Expands the variant matrix (`configs/matrix.json`) into concrete variants.
 
 The matrix is data: one entry per model repository, listing the shape,
-batching, initial state, strategy, dtypes and backends it holds. Both the
+batching, initial state, strategy, dtypes and backends it holds, and
+optionally `state_pair_sets` (one model per set of state pairs). Both the
 Bazel repository rule (which turns the expansion into `VARIANTS` for the
 macros) and the standalone CLI call `expand`, so the two can never disagree.
 Standard library only: the repository rule runs it with a bare interpreter.
@@ -9,6 +10,7 @@ Standard library only: the repository rule runs it with a bare interpreter.
 
 import argparse
 import dataclasses
+import itertools
 import json
 import pathlib
 import sys
@@ -18,7 +20,10 @@ from generators.errors import SpecError
 from generators.variant import BACKEND_DTYPES, Backend, DType, Variant
 
 MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matrix.json"
-_REPO_KEYS = {"name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes"}
+_REPO_KEYS = {
+    "name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes",
+    "state_pair_sets",
+}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,7 +65,9 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[En
         for dtype_name in repo.get("dtypes", default_dtypes):
             if DType(dtype_name) not in BACKEND_DTYPES[backend]:
                 continue
-            for max_batch in repo["max_batch"]:
+            for max_batch, state_pairs in itertools.product(
+                repo["max_batch"], repo.get("state_pair_sets", [None])
+            ):
                 spec = {
                     "backend": backend_name,
                     "dtype": dtype_name,
@@ -69,6 +76,8 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[En
                     "initial_state": repo["initial_state"],
                     "strategy": repo["strategy"],
                 }
+                if state_pairs is not None:
+                    spec["state_pairs"] = state_pairs
                 entries.append(Entry(repository=repo["name"], variant=Variant.from_spec(spec)))
     return entries
 

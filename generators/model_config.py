@@ -10,19 +10,13 @@ indented, `max_batch_size` always present, one field per line.
 import io
 import math
 import struct
+from typing import Dict
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.dtypes import dtype_info, family_info
-from generators.variant import (
-    INITIAL_STATE_FILE,
-    STATE_INPUT,
-    STATE_OUTPUT,
-    DType,
-    InitialState,
-    Variant,
-)
+from generators.variant import DType, InitialState, Variant
 
 IDLE_MICROSECONDS = 5_000_000
 # Dyna batched models: the values upstream's dyna generator writes and its
@@ -63,19 +57,20 @@ def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
             data_type=mc.DataType.Value(family.corrid_type),
         )
         batching.control_input.add(name="CORRID", control=[corrid])
-    state = batching.state.add(
-        input_name=STATE_INPUT, output_name=STATE_OUTPUT, data_type=data_type,
-        dims=list(variant.shape),
-    )
-    if variant.initial_state is not InitialState.NONE:
-        initial = state.initial_state.add()
-        initial.name = "state init"
-        initial.data_type = data_type
-        initial.dims.extend(variant.state_shape)
-        if variant.initial_state is InitialState.ZERO:
-            initial.zero_data = True
-        else:
-            initial.data_file = INITIAL_STATE_FILE
+    for pair in variant.state_pairs:
+        state = batching.state.add(
+            input_name=pair.input, output_name=pair.output, data_type=data_type,
+            dims=list(variant.shape),
+        )
+        if variant.initial_state is not InitialState.NONE:
+            initial = state.initial_state.add()
+            initial.name = "state init"
+            initial.data_type = data_type
+            initial.dims.extend(variant.state_shape)
+            if variant.initial_state is InitialState.ZERO:
+                initial.zero_data = True
+            else:
+                initial.data_file = pair.data_file
     return batching
 
 
@@ -152,16 +147,26 @@ def parse_config(text: str) -> mc.ModelConfig:
     return text_format.Parse(text, mc.ModelConfig())
 
 
-def initial_state_bytes(variant: Variant) -> bytes:
-    """Contents of `initial_state/input_state_data` for a file-initialised variant.
+def file_initial_value(pair_index: int) -> int:
+    """Value the file initial state of state pair `pair_index` holds (100, 200, ...)."""
+    return FILE_INITIAL_VALUE * (pair_index + 1)
 
-    Numeric states hold FILE_INITIAL_VALUE in every element, raw little-endian
-    and row-major; string states hold a serialized BYTES tensor (4-byte
-    little-endian length, then the bytes) of its decimal text.
+
+def initial_state_files(variant: Variant) -> Dict[str, bytes]:
+    """Contents of `initial_state/<file>` per state pair of a file-initialised variant.
+
+    Pair k holds `file_initial_value(k)` in every element: numeric states raw,
+    little-endian and row-major; string states as a serialized BYTES tensor
+    (4-byte little-endian length, then the bytes) of its decimal text.
     """
     count = math.prod(variant.state_shape)
-    if variant.dtype is DType.OBJECT:
-        text = str(FILE_INITIAL_VALUE).encode()
-        return (struct.pack("<I", len(text)) + text) * count
-    fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
-    return struct.pack(fmt, FILE_INITIAL_VALUE) * count
+    files = {}
+    for index, pair in enumerate(variant.state_pairs):
+        value = file_initial_value(index)
+        if variant.dtype is DType.OBJECT:
+            text = str(value).encode()
+            files[pair.data_file] = (struct.pack("<I", len(text)) + text) * count
+        else:
+            fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
+            files[pair.data_file] = struct.pack(fmt, value) * count
+    return files

@@ -2,7 +2,8 @@
 
 Graph inputs are exactly INPUT_STATE, INPUT, START, READY (dyna models add
 END and CORRID, which no node reads): Triton's onnxruntime backend requires
-the model's input count to equal config inputs + controls + states.
+the model's input count to equal config inputs + controls + states. A
+multi-state variant has one state input and output per pair.
 
 Arithmetic (CONTRACT.md section 3), with S = INPUT_STATE:
 - numeric/bool, no initial state: Where(READY and not START, INPUT + S, INPUT).
@@ -10,6 +11,9 @@ Arithmetic (CONTRACT.md section 3), with S = INPUT_STATE:
   state at START cannot leak into the result.
 - numeric/bool with an initial state: INPUT + S (Triton resets S on START).
 - strings: identity (upstream's quirk that the QA clients encode).
+With several state pairs, pair k computes the same with (k + 1) * INPUT in
+place of INPUT, returns it as its own state output, and OUTPUT is the sum
+over the pairs (README, "Several states").
 """
 
 import pathlib
@@ -19,7 +23,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from generators.build_options import BuildOptions
-from generators.variant import STATE_INPUT, STATE_OUTPUT, DType, InitialState, Variant
+from generators.variant import DType, InitialState, Variant
 
 _DATA_ELEM = {
     DType.FLOAT32: TensorProto.FLOAT,
@@ -44,7 +48,10 @@ def _shape(variant: Variant, dims, tensor: str) -> List:
 def _inputs(variant: Variant) -> List[onnx.ValueInfoProto]:
     data, control = _DATA_ELEM[variant.dtype], _CONTROL_ELEM[variant.dtype]
     inputs = [
-        helper.make_tensor_value_info(STATE_INPUT, data, _shape(variant, variant.shape, STATE_INPUT)),
+        helper.make_tensor_value_info(pair.input, data, _shape(variant, variant.shape, pair.input))
+        for pair in variant.state_pairs
+    ]
+    inputs += [
         helper.make_tensor_value_info("INPUT", data, _shape(variant, variant.shape, "INPUT")),
         helper.make_tensor_value_info("START", control, _shape(variant, [1], "START")),
         helper.make_tensor_value_info("READY", control, _shape(variant, [1], "READY")),
@@ -57,6 +64,12 @@ def _inputs(variant: Variant) -> List[onnx.ValueInfoProto]:
     return inputs
 
 
+def _outputs(variant: Variant) -> List[onnx.ValueInfoProto]:
+    data = _DATA_ELEM[variant.dtype]
+    names = ["OUTPUT"] + [pair.output for pair in variant.state_pairs]
+    return [helper.make_tensor_value_info(n, data, _shape(variant, variant.shape, n)) for n in names]
+
+
 def _as_bool(name: str, variant: Variant, nodes: List[onnx.NodeProto]) -> str:
     if _CONTROL_ELEM[variant.dtype] == TensorProto.BOOL:
         return name
@@ -64,39 +77,50 @@ def _as_bool(name: str, variant: Variant, nodes: List[onnx.NodeProto]) -> str:
     return f"{name}_bool"
 
 
-def _nodes(variant: Variant) -> List[onnx.NodeProto]:
+def _state_nodes(variant: Variant, index: int, nodes: List, weights: List) -> str:
+    """Nodes of state pair `index`: (index + 1) * INPUT + state, gated; returns the result."""
+    suffix = f"_{index}" if index else ""
+    scaled = "INPUT"
+    if index:
+        weight = f"weight{suffix}"
+        weights.append(helper.make_tensor(weight, _DATA_ELEM[variant.dtype], [], [index + 1]))
+        scaled = f"scaled{suffix}"
+        nodes.append(helper.make_node("Mul", ["INPUT", weight], [scaled]))
+    nodes.append(helper.make_node("Add", [scaled, variant.state_pairs[index].input], [f"sum{suffix}"]))
+    if variant.initial_state is not InitialState.NONE:
+        return f"sum{suffix}"
+    nodes.append(helper.make_node("Where", ["carry", f"sum{suffix}", scaled], [f"result{suffix}"]))
+    return f"result{suffix}"
+
+
+def _nodes(variant: Variant, weights: List) -> List[onnx.NodeProto]:
+    nodes = []
     if variant.dtype is DType.OBJECT:
-        result = "INPUT"
-        nodes = []
-    elif variant.initial_state is not InitialState.NONE:
-        result = "sum"
-        nodes = [helper.make_node("Add", ["INPUT", STATE_INPUT], ["sum"])]
+        results = ["INPUT"]
     else:
-        nodes = []
-        start = _as_bool("START", variant, nodes)
-        ready = _as_bool("READY", variant, nodes)
-        nodes += [
-            helper.make_node("Not", [start], ["not_start"]),
-            helper.make_node("And", [ready, "not_start"], ["carry"]),
-            helper.make_node("Add", ["INPUT", STATE_INPUT], ["sum"]),
-            helper.make_node("Where", ["carry", "sum", "INPUT"], ["result"]),
-        ]
-        result = "result"
-    nodes.append(helper.make_node("Identity", [result], ["OUTPUT"]))
-    nodes.append(helper.make_node("Identity", [result], [STATE_OUTPUT]))
+        if variant.initial_state is InitialState.NONE:
+            start = _as_bool("START", variant, nodes)
+            ready = _as_bool("READY", variant, nodes)
+            nodes.append(helper.make_node("Not", [start], ["not_start"]))
+            nodes.append(helper.make_node("And", [ready, "not_start"], ["carry"]))
+        results = [_state_nodes(variant, k, nodes, weights) for k in range(len(variant.state_pairs))]
+    total = results[0]
+    for index, result in enumerate(results[1:], 1):
+        nodes.append(helper.make_node("Add", [total, result], [f"total_{index}"]))
+        total = f"total_{index}"
+    nodes.append(helper.make_node("Identity", [total], ["OUTPUT"]))
+    for pair, result in zip(variant.state_pairs, results, strict=True):
+        nodes.append(helper.make_node("Identity", [result], [pair.output]))
     return nodes
 
 
 def build_model(variant: Variant, options: BuildOptions) -> onnx.ModelProto:
     """The checked ONNX model of a variant, with pinned IR version and opset."""
-    data = _DATA_ELEM[variant.dtype]
-    outputs = [
-        helper.make_tensor_value_info("OUTPUT", data, _shape(variant, variant.shape, "OUTPUT")),
-        helper.make_tensor_value_info(
-            STATE_OUTPUT, data, _shape(variant, variant.shape, STATE_OUTPUT)
-        ),
-    ]
-    graph = helper.make_graph(_nodes(variant), variant.name, _inputs(variant), outputs)
+    weights: List[onnx.TensorProto] = []
+    nodes = _nodes(variant, weights)
+    graph = helper.make_graph(
+        nodes, variant.name, _inputs(variant), _outputs(variant), initializer=weights
+    )
     model = helper.make_model(
         graph,
         producer_name=PRODUCER,

@@ -10,6 +10,7 @@ repository rule runs imports it with a bare interpreter.
 import dataclasses
 import enum
 import json
+import re
 from typing import Any, Mapping, Tuple
 
 from generators.errors import SpecError, UnsupportedVariantError
@@ -69,7 +70,27 @@ DYNA_DTYPES = frozenset({DType.INT32})
 MAX_BATCH_CHOICES = (0, 8)
 STATE_INPUT = "INPUT_STATE"
 STATE_OUTPUT = "OUTPUT_STATE"
-INITIAL_STATE_FILE = "input_state_data"
+# Tensor names a state pair may not take: the data tensors and the controls.
+RESERVED_TENSOR_NAMES = frozenset({"INPUT", "OUTPUT", "START", "END", "READY", "CORRID"})
+_TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Several state pairs are defined for these dtypes only (README, "Several states").
+MULTI_STATE_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
+
+
+@dataclasses.dataclass(frozen=True)
+class StatePair:
+    """One implicit state: Triton feeds `input`, the model returns `output`."""
+
+    input: str
+    output: str
+
+    @property
+    def data_file(self) -> str:
+        """File of this state's file initial state (`input_state_data` by default)."""
+        return f"{self.input.lower()}_data"
+
+
+DEFAULT_STATE_PAIRS = (StatePair(STATE_INPUT, STATE_OUTPUT),)
 
 
 def _choices(enum_type) -> str:
@@ -85,6 +106,19 @@ def _parse_enum(enum_type, field: str, value: Any):
         ) from None
 
 
+def _parse_state_pairs(value: Any) -> Tuple[StatePair, ...]:
+    if value is None:
+        return DEFAULT_STATE_PAIRS
+    if not isinstance(value, list) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(n, str) for n in p)
+        for p in value
+    ):
+        raise SpecError(
+            f"field 'state_pairs' must be a list of [input_name, output_name] pairs, got {value!r}"
+        )
+    return tuple(StatePair(*pair) for pair in value)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Variant:
     """One implicit-state model to generate; validated on construction."""
@@ -95,9 +129,11 @@ class Variant:
     max_batch: int
     initial_state: InitialState = InitialState.NONE
     strategy: Strategy = Strategy.DIRECT
+    state_pairs: Tuple[StatePair, ...] = DEFAULT_STATE_PAIRS
 
     def __post_init__(self) -> None:
         """Reject combinations the contract excludes, naming the rule."""
+        self._check_state_pairs()
         if not self.shape or any(d != -1 and d < 1 for d in self.shape):
             raise UnsupportedVariantError(
                 f"shape {list(self.shape)} is invalid; each dim must be >= 1 or -1 (variable)"
@@ -126,6 +162,42 @@ class Variant:
                 "dyna models have no initial state; use initial_state 'none'"
             )
 
+    def _check_state_pairs(self) -> None:
+        if not self.state_pairs:
+            raise UnsupportedVariantError("state_pairs is empty; a model needs at least one pair")
+        names = [name for pair in self.state_pairs for name in (pair.input, pair.output)]
+        for name in names:
+            if not isinstance(name, str) or not _TENSOR_NAME.match(name):
+                raise UnsupportedVariantError(
+                    f"state tensor name {name!r} is invalid; use letters, digits and '_',"
+                    " not starting with a digit"
+                )
+            if name in RESERVED_TENSOR_NAMES:
+                raise UnsupportedVariantError(
+                    f"state tensor name '{name}' clashes with a data or control tensor;"
+                    f" avoid {sorted(RESERVED_TENSOR_NAMES)}"
+                )
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise UnsupportedVariantError(
+                f"state tensor names {repeated} are used twice; every input and output"
+                " name of state_pairs must be distinct"
+            )
+        if self.multi_state and self.dtype not in MULTI_STATE_DTYPES:
+            raise UnsupportedVariantError(
+                f"custom state_pairs are defined for float32 and int32 only, got dtype"
+                f" '{self.dtype.value}'; use the default single pair"
+            )
+        if self.multi_state and self.dyna:
+            raise UnsupportedVariantError(
+                "dyna models keep the default single state pair; drop state_pairs"
+            )
+
+    @property
+    def multi_state(self) -> bool:
+        """Whether the state pairs differ from the default single INPUT_STATE pair."""
+        return self.state_pairs != DEFAULT_STATE_PAIRS
+
     @property
     def dyna(self) -> bool:
         """Whether this is an oldest-strategy ("dyna") model."""
@@ -150,7 +222,8 @@ class Variant:
     def name(self) -> str:
         """Model name as Triton's QA clients build it (test_util.py)."""
         kind = "dyna_sequence" if self.dyna else "sequence"
-        return f"{self.prefix}_{kind}_{self.dtype.value}"
+        suffix = f"_states{len(self.state_pairs)}" if self.multi_state else ""
+        return f"{self.prefix}_{kind}_{self.dtype.value}{suffix}"
 
     @property
     def state_shape(self) -> Tuple[int, ...]:
@@ -158,8 +231,12 @@ class Variant:
         return tuple(1 if d == -1 else d for d in self.shape)
 
     def to_spec(self) -> dict:
-        """The JSON-ready spec that `from_spec` reads back."""
-        return {
+        """The JSON-ready spec that `from_spec` reads back.
+
+        `state_pairs` appears only when it differs from the default, so
+        single-state specs (and the models built from them) never change.
+        """
+        spec = {
             "backend": self.backend.value,
             "dtype": self.dtype.value,
             "shape": list(self.shape),
@@ -167,6 +244,9 @@ class Variant:
             "initial_state": self.initial_state.value,
             "strategy": self.strategy.value,
         }
+        if self.multi_state:
+            spec["state_pairs"] = [[pair.input, pair.output] for pair in self.state_pairs]
+        return spec
 
     def to_json(self) -> str:
         """Canonical JSON text of the spec (sorted keys, no spaces)."""
@@ -194,6 +274,7 @@ class Variant:
         if not isinstance(max_batch, int) or isinstance(max_batch, bool):
             raise SpecError(f"field 'max_batch' must be an int, got {max_batch!r}")
         return cls(
+            state_pairs=_parse_state_pairs(spec.get("state_pairs")),
             backend=_parse_enum(Backend, "backend", spec["backend"]),
             dtype=_parse_enum(DType, "dtype", spec["dtype"]),
             shape=tuple(shape),

@@ -14,8 +14,8 @@ import tempfile
 from generators.backends import builder_for
 from generators.build_options import MODEL_VERSION, BuildOptions
 from generators.errors import OutputDirError
-from generators.model_config import build_config, config_text, initial_state_bytes
-from generators.variant import INITIAL_STATE_FILE, InitialState, Variant
+from generators.model_config import build_config, config_text, initial_state_files
+from generators.variant import InitialState, Variant
 
 
 def write_model_dir(variant: Variant, options: BuildOptions, model_dir: pathlib.Path) -> None:
@@ -26,7 +26,8 @@ def write_model_dir(variant: Variant, options: BuildOptions, model_dir: pathlib.
     if variant.initial_state is InitialState.FILE:
         state_dir = model_dir / "initial_state"
         state_dir.mkdir()
-        (state_dir / INITIAL_STATE_FILE).write_bytes(initial_state_bytes(variant))
+        for name, data in initial_state_files(variant).items():
+            (state_dir / name).write_bytes(data)
     # Last, so a polling server never sees a config without its model.
     (model_dir / "config.pbtxt").write_text(config_text(build_config(variant)))
 

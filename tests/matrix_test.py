@@ -14,6 +14,9 @@ UPSTREAM_ONNX = {
     "qa_sequence_initial_state_file_implicit_model_repository": 8,
     "qa_variable_sequence_initial_state_file_implicit_model_repository": 4,
     "qa_dyna_sequence_implicit_model_repository": 2,
+    # Ours: 2 dtypes x batch/nobatch x 2 and 3 state pairs.
+    "qa_multi_state_implicit_model_repository": 8,
+    "qa_multi_state_initial_state_file_implicit_model_repository": 8,
 }
 
 
