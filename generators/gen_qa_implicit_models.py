@@ -13,16 +13,19 @@ Models are byte-identical to the Bazel build's. Progress goes to stderr.
 """
 
 import argparse
+import os
 import pathlib
 import sys
 import time
+import traceback
 from typing import List, Optional
 
+from generators.backends import builder_for
 from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
 from generators.errors import GeneratorError, SpecError
 from generators.manifest import write_manifest
 from generators.matrix import Entry, expand
-from generators.variant import Backend, InitialState, Strategy
+from generators.variant import Backend, InitialState, Strategy, Variant
 from generators.writer import check_output_dir, install_model
 
 _BACKEND_FLAGS = {
@@ -52,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="initial state of INPUT_STATE")
     parser.add_argument("--dyna", action="store_true",
                         help="dyna (oldest-strategy) models instead of direct ones")
+    parser.add_argument("--multi-state", dest="multi_state", action="store_true",
+                        help="the multi-state models (several state pairs) instead")
     parser.add_argument("--all", action="store_true",
                         help="every repository of the matrix under models_dir, plus manifest.json")
     parser.add_argument("--onnx_opset", type=int, default=DEFAULT_ONNX_OPSET,
@@ -76,14 +81,49 @@ def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
         if e.variant.variable == args.variable
         and e.variant.initial_state.value == args.initial_state
         and e.variant.strategy is strategy
+        and e.variant.multi_state == args.multi_state
     ]
     if not chosen:
         raise SpecError(
             f"no model matches backends {sorted(b.value for b in backends)} with"
-            f" variable={args.variable}, initial-state={args.initial_state}, dyna={args.dyna};"
+            f" variable={args.variable}, initial-state={args.initial_state}, dyna={args.dyna},"
+            f" multi-state={args.multi_state};"
             " see configs/matrix.json for the combinations that exist"
         )
     return chosen
+
+
+def _install(variant: Variant, options: BuildOptions, repository: pathlib.Path) -> pathlib.Path:
+    """`install_model`, in a forked child for builders that set FORK_PER_MODEL.
+
+    Those builders keep process-wide state (TensorFlow's function-name
+    counter), so a model equals the Bazel worker's only when built, like
+    there, in a child of a process that has run no model build.
+    """
+    if not getattr(builder_for(variant.backend), "FORK_PER_MODEL", False):
+        return install_model(variant, options, repository)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: build, report, exit without the parent's cleanup
+        os.close(read_fd)
+        message = ""
+        try:
+            install_model(variant, options, repository)
+        except GeneratorError as err:
+            message = str(err)
+        except BaseException:  # noqa: BLE001 - report everything to the parent
+            message = traceback.format_exc()
+        with os.fdopen(write_fd, "w") as pipe:
+            pipe.write(message)
+        os._exit(1 if message else 0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        message = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise GeneratorError(message or f"building {variant.name} in a forked child failed"
+                             f" (status {os.waitstatus_to_exitcode(status)})")
+    return repository / variant.name
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -94,7 +134,7 @@ def generate(args: argparse.Namespace) -> int:
     started = time.monotonic()
     for index, entry in enumerate(entries, 1):
         repository = args.models_dir / entry.repository if args.all else args.models_dir
-        path = install_model(entry.variant, options, repository)
+        path = _install(entry.variant, options, repository)
         sys.stderr.write(f"[{index}/{len(entries)}] {path}\n")
     if args.all:
         write_manifest(args.models_dir, entries)

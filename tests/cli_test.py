@@ -68,6 +68,12 @@ class UpstreamFlagsTest(unittest.TestCase):
         self.assertEqual(sorted(p.name for p in self.dir.iterdir()),
                          ["onnx_dyna_sequence_int32", "onnx_nobatch_dyna_sequence_int32"])
 
+    def test_multi_state_flag(self):
+        self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--multi-state")[0], 0)
+        self.assertEqual(sorted(p.name for p in self.dir.iterdir()), sorted(
+            f"onnx_{b}sequence_{d}_states{n}" for b in ("", "nobatch_")
+            for d in ("float32", "int32") for n in (2, 3)))
+
     def test_onnx_opset_flag(self):
         self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--onnx_opset", "13")[0], 0)
         model = onnx_builder.onnx.load(str(self.dir / "onnx_sequence_int32" / "1" / "model.onnx"))
