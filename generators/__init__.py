@@ -1,0 +1,1 @@
+"""Generators of Triton implicit-state model repositories (see README.md)."""

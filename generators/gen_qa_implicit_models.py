@@ -13,16 +13,15 @@ Models are byte-identical to the Bazel build's. Progress goes to stderr.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import time
-import traceback
 from typing import List, Optional
 
 from generators.backends import builder_for
 from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
 from generators.errors import GeneratorError, SpecError
+from generators.fork_child import run_in_child
 from generators.manifest import write_manifest
 from generators.matrix import Entry, expand
 from generators.variant import Backend, InitialState, Strategy, Variant
@@ -96,33 +95,22 @@ def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
 def _install(variant: Variant, options: BuildOptions, repository: pathlib.Path) -> pathlib.Path:
     """`install_model`, in a forked child for builders that set FORK_PER_MODEL.
 
-    Those builders keep process-wide state (TensorFlow's function-name
-    counter), so a model equals the Bazel worker's only when built, like
-    there, in a child of a process that has run no model build.
+    A model then equals the Bazel worker's, which builds it the same way
+    (generators/fork_child.py).
     """
     if not getattr(builder_for(variant.backend), "FORK_PER_MODEL", False):
         return install_model(variant, options, repository)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: build, report, exit without the parent's cleanup
-        os.close(read_fd)
-        message = ""
+
+    def build():
         try:
             install_model(variant, options, repository)
         except GeneratorError as err:
-            message = str(err)
-        except BaseException:  # noqa: BLE001 - report everything to the parent
-            message = traceback.format_exc()
-        with os.fdopen(write_fd, "w") as pipe:
-            pipe.write(message)
-        os._exit(1 if message else 0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        message = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise GeneratorError(message or f"building {variant.name} in a forked child failed"
-                             f" (status {os.waitstatus_to_exitcode(status)})")
+            return 1, str(err)
+        return 0, ""
+
+    code, message = run_in_child(build)
+    if code != 0:
+        raise GeneratorError(message)
     return repository / variant.name
 
 

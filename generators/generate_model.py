@@ -12,7 +12,6 @@ child, which gives the same bytes as a fresh process.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import traceback
@@ -22,6 +21,7 @@ from generators import worker
 from generators.backends import builder_for
 from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
 from generators.errors import GeneratorError, SpecError
+from generators.fork_child import run_in_child
 from generators.variant import Backend, Variant
 from generators.writer import write_model_dir
 
@@ -52,20 +52,7 @@ def build_one(backend: Backend, argv: List[str]) -> None:
 
 
 def _build_in_child(backend: Backend, argv: List[str]) -> tuple:
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: build, report, exit without running parent cleanup
-        os.close(read_fd)
-        code, message = _guarded(backend, argv)
-        with os.fdopen(write_fd, "w") as pipe:
-            pipe.write(message)
-        os._exit(code)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        message = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return (code if code >= 0 else 1), message or f"child exited with {code}\n"
+    return run_in_child(lambda: _guarded(backend, argv))
 
 
 def _guarded(backend: Backend, argv: List[str]) -> tuple:

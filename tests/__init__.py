@@ -1,0 +1,1 @@
+"""Tests of the implicit-state model generators (see tests/BUILD.bazel)."""

@@ -40,7 +40,8 @@ def main() -> int:
         by_mnemonic[spawn["mnemonic"]] = by_mnemonic.get(spawn["mnemonic"], 0) + 1
     print(f"generator spawns: {len(generator)} {by_mnemonic}; remote cache misses: {len(misses)}")
     for spawn in misses[:20]:
-        print(f"  miss: {spawn.get('mnemonic')} {spawn.get('progressMessage', '')} runner={spawn.get('runner')}")
+        print(f"  miss: {spawn.get('mnemonic')} {spawn.get('progressMessage', '')}"
+              f" runner={spawn.get('runner')}")
     return 0 if generator and not misses else 1
 
 

@@ -1,0 +1,1 @@
+"""Model runners for the contract tests: `<backend>_runner.load(model_dir)`."""

@@ -1,0 +1,154 @@
+"""The savedmodel builder writes the same bytes for the same variant.
+
+TensorFlow names functions after a process-wide counter, so the builder asks
+for one forked child per model (FORK_PER_MODEL). One variant is built four
+ways, each in its own fresh interpreter with its own hash seed:
+
+- by the Bazel persistent worker, first and again after another model;
+- by a one-shot `savedmodel_generator --spec ... --out ...` process;
+- by the standalone CLI (`gen_qa_implicit_models --all --savedmodel`) on a
+  two-model matrix, as its second model.
+
+All four trees must be byte-identical, and the model must still load and
+answer. fingerprint.pb must agree with what TensorFlow computes from the
+saved files (only its random uuid replaced), and no folder may be empty.
+
+Run: `python -m unittest tests.savedmodel_determinism_test` or as a script.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from typing import List
+
+import numpy as np
+
+from generators.manifest import file_digests
+from generators.variant import Backend, DType, InitialState, Variant
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VARIANT = Variant(backend=Backend.SAVEDMODEL, dtype=DType.OBJECT, shape=(-1,), max_batch=8,
+                  initial_state=InitialState.FILE)
+OTHER = Variant(backend=Backend.SAVEDMODEL, dtype=DType.INT32, shape=(1,), max_batch=8)
+EXPORT_DIR = pathlib.Path("1") / "model.savedmodel"
+# The CLI on a two-model matrix: the int32 model first, then VARIANT.
+_CLI = """
+import sys
+from generators import gen_qa_implicit_models, matrix
+repo = {"name": "repo", "shape": [-1], "max_batch": [8], "initial_state": "file",
+        "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["int32", "object"]}
+gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo]})
+sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--savedmodel"]))
+"""
+_GENERATOR = ["-m", "generators.savedmodel_generator"]
+
+
+def _spawn(args: List[str], seed: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED=seed)
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _finish(process: subprocess.Popen, payload: bytes = b"") -> str:
+    stdout, stderr = process.communicate(payload, timeout=300)
+    if process.returncode != 0:
+        raise RuntimeError(f"{process.args} failed:\n{stderr.decode()[-3000:]}")
+    return stdout.decode()
+
+
+def _worker_payload(out: pathlib.Path) -> bytes:
+    """Bazel's JSON work requests, back to back without newlines."""
+    requests = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again")]
+    return "".join(
+        json.dumps({"arguments": ["--spec", v.to_json(), "--out", str(out / d)], "requestId": i})
+        for i, (v, d) in enumerate(requests, 1)).encode()
+
+
+class DeterminismTest(unittest.TestCase):
+    """Worker children, a fresh process and the CLI agree byte for byte."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        """Build the variant the four ways, concurrently."""
+        cls.out = pathlib.Path(tempfile.mkdtemp(prefix="savedmodel_determinism."))
+        fresh = _spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
+                       "1")
+        cli = _spawn(["-c", _CLI, str(cls.out / "cli")], "2")
+        worker = _spawn([*_GENERATOR, "--persistent_worker"], "3")
+        cls.responses = [json.loads(line)
+                         for line in _finish(worker, _worker_payload(cls.out)).splitlines()]
+        _finish(fresh)
+        _finish(cli)
+        cls.first = file_digests(cls.out / "first")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """Remove the trees."""
+        shutil.rmtree(cls.out, ignore_errors=True)
+
+    def test_worker_answers_every_request(self):
+        """Three requests, three successful responses."""
+        self.assertEqual([r["exitCode"] for r in self.responses], [0, 0, 0], self.responses)
+        self.assertIn((EXPORT_DIR / "saved_model.pb").as_posix(), self.first)
+
+    def test_worker_children_agree(self):
+        """A model built after another one is unchanged."""
+        self.assertEqual(file_digests(self.out / "again"), self.first)
+
+    def test_fresh_process_agrees(self):
+        """A one-shot generator process writes the worker's bytes."""
+        self.assertEqual(file_digests(self.out / "fresh"), self.first)
+
+    def test_cli_agrees(self):
+        """The standalone CLI writes the worker's bytes (as its second model)."""
+        self.assertEqual(file_digests(self.out / "cli" / "repo" / VARIANT.name), self.first)
+
+    def test_no_empty_directories(self):
+        """Empty folders would not survive a Bazel remote-cache round trip."""
+        for path in (self.out / "first").rglob("*"):
+            if path.is_dir():
+                self.assertTrue(any(path.iterdir()), f"{path} is empty")
+
+    def test_fingerprint_matches_the_saved_files(self):
+        """Every hash matches a fresh computation; only the random uuid differs."""
+        import tensorflow as tf
+        from tensorflow.core.protobuf import fingerprint_pb2
+        from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+        export_dir = self.out / "first" / EXPORT_DIR
+        written = fingerprint_pb2.FingerprintDef.FromString(
+            (export_dir / "fingerprint.pb").read_bytes())
+        fresh = fingerprint_pb2.FingerprintDef.FromString(
+            fingerprinting.CreateFingerprintDef(str(export_dir)))
+        self.assertNotEqual(written.uuid, fresh.uuid)
+        written.ClearField("uuid")
+        fresh.ClearField("uuid")
+        self.assertEqual(written, fresh)
+        read = tf.saved_model.experimental.read_fingerprint(str(export_dir))
+        self.assertEqual(read.saved_model_checksum, fresh.saved_model_checksum)
+
+    def test_model_still_loads_and_answers(self):
+        """File initial state "100", width 3: 1, 2, 3, 4 -> "110" in every element."""
+        from tests.runners import savedmodel_runner
+
+        runner = savedmodel_runner.load(self.out / "again")
+        self.addCleanup(runner.close)
+        for index, value in enumerate([1, 2, 3, 4]):
+            outputs = runner({
+                "INPUT": np.full((1, 3), str(value).encode(), dtype=object),
+                "INPUT_STATE": np.full((1, 1), b"100", dtype=object),
+                "START": np.array([[index == 0]], dtype=np.int32),
+                "END": np.array([[index == 3]], dtype=np.int32),
+                "READY": np.array([[1]], dtype=np.int32),
+                "CORRID": np.array([[9]], dtype=np.uint64),
+            })
+        self.assertEqual(outputs["OUTPUT"].tolist(), [[b"110"] * 3])
+
+
+if __name__ == "__main__":
+    unittest.main()
