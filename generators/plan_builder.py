@@ -12,6 +12,7 @@ it, so pin the package to the TensorRT inside the Triton release you serve.
 Engine I/O (CONTRACT.md sections 2-3). Inputs INPUT, START, READY,
 INPUT_STATE (dyna models add END and CORRID), all of the model dtype except
 CORRID, which is int32. Outputs OUTPUT and OUTPUT_STATE, always equal.
+Multi-state variants have one state input and output per pair, in order.
 Batched shapes are [-1] + dims for data and [-1, 1] for controls; without
 batching, dims and [1]. The optimisation profile gives the batch dim
 min 1 and opt = max = max(1, max_batch), and every -1 data dim 1 / 8 / 32.
@@ -22,14 +23,17 @@ Arithmetic, with X = INPUT and S = INPUT_STATE:
   state at START cannot leak into the result. READY is not read.
 - zero or file initial state: X + S (Triton resets S on START).
 - dyna: select(START == 0 and READY != 0, X + S, X); END and CORRID unread.
+Several state pairs: pair k computes this with (k + 1) * X for X and its own
+S_k into its own state output; OUTPUT is the sum over the pairs.
 
 Inputs the arithmetic does not read must still be engine inputs, so that
 the engine's I/O matches the inputs, controls and state the config declares.
 TensorRT 8 keeps an unread network input (its log says such an input "is not
 being removed"), but that is log text, not a documented promise, and
 TensorRT 6 failed such builds with "Unused Input". So each unread input is
-routed harmlessly into the result as `+ input * 0`: exact for int32 (any
-CORRID value) and for float controls, which Triton fills with 0 or 1 only.
+routed harmlessly into pair 0's result as `+ input * 0` (so into OUTPUT too):
+exact for int32 (any CORRID value) and for float controls, which Triton fills
+with 0 or 1 only.
 
 TensorRT 10 and 11. What 11 removed, and what only makes sense in 10's
 weakly typed networks, is used only where the API has it: BuilderFlag.
@@ -46,15 +50,15 @@ ITensor.dtype setter (deprecated in 10.x) and the INT8/FP16 flags are never
 needed: every layer already computes in the model dtype.
 
 Determinism: TensorRT picks kernels by timing them on the building GPU, so
-two builds of the same network need not give byte-identical plans. Plans are
-therefore excluded from the project's byte-identity checks; compare them by
-running them (tests/runners/plan_runner.py). A timing cache would only help
-when persisted across builds, which would make it an undeclared Bazel
-input, so none is used.
+two builds of one network need not give byte-identical plans; plans are left
+out of the byte-identity checks and compared by running them
+(tests/runners/plan_runner.py). No timing cache is used: only one persisted
+across builds would help, and that would be an undeclared Bazel input.
 """
 
 import ctypes
 import dataclasses
+import functools
 import pathlib
 from typing import List, Tuple
 
@@ -62,7 +66,7 @@ import numpy
 
 from generators.build_options import BuildOptions
 from generators.errors import BackendUnavailableError, GeneratorError
-from generators.variant import STATE_INPUT, STATE_OUTPUT, DType, InitialState, Variant
+from generators.variant import DType, InitialState, Variant
 
 MODEL_FILE = "model.plan"
 WORKSPACE_BYTES = 1 << 20
@@ -120,8 +124,8 @@ def engine_inputs(variant: Variant) -> List[TensorSpec]:
         _tensor(variant, "INPUT", variant.dtype, data),
         _tensor(variant, "START", variant.dtype, control),
         _tensor(variant, "READY", variant.dtype, control),
-        _tensor(variant, STATE_INPUT, variant.dtype, data),
     ]
+    specs += [_tensor(variant, pair.input, variant.dtype, data) for pair in variant.state_pairs]
     if variant.dyna:
         specs.append(_tensor(variant, "END", variant.dtype, control))
         specs.append(_tensor(variant, "CORRID", CORRID_DTYPE, control))
@@ -129,8 +133,8 @@ def engine_inputs(variant: Variant) -> List[TensorSpec]:
 
 
 def engine_outputs(variant: Variant) -> List[TensorSpec]:
-    """The engine's output tensors: OUTPUT and OUTPUT_STATE."""
-    names = ("OUTPUT", STATE_OUTPUT)
+    """The engine's output tensors: OUTPUT, then each pair's state output (OUTPUT_STATE...)."""
+    names = ["OUTPUT"] + [pair.output for pair in variant.state_pairs]
     return [_tensor(variant, name, variant.dtype, variant.shape) for name in names]
 
 
@@ -207,9 +211,9 @@ class _NetworkWriter:
         self.tensors = {}
         self.weights = []
 
-    def zeros(self, rank: int):
-        """A model-dtype zero of the given rank (all dims 1, so it broadcasts)."""
-        array = numpy.zeros((1,) * rank, dtype=self.variant.dtype.value)
+    def constant(self, value: int, rank: int):
+        """A model-dtype constant of the given rank (all dims 1, so it broadcasts)."""
+        array = numpy.full((1,) * rank, value, dtype=self.variant.dtype.value)
         self.weights.append(array)
         return self.network.add_constant((1,) * rank, self.trt.Weights(array)).get_output(0)
 
@@ -220,7 +224,7 @@ class _NetworkWriter:
 
     def carry(self):
         """Bool tensor: whether the state carries into this step."""
-        zero = self.zeros(len(self.specs["START"].shape))
+        zero = self.constant(0, len(self.specs["START"].shape))
         not_start = self.binary(self.tensors["START"], zero, "EQUAL")
         if not self.variant.dyna:
             return not_start
@@ -228,12 +232,21 @@ class _NetworkWriter:
         ready = self.network.add_unary(ready_zero, self.trt.UnaryOperation.NOT).get_output(0)
         return self.binary(not_start, ready, "AND")
 
-    def result(self):
-        """OUTPUT = OUTPUT_STATE before the unread inputs are routed in."""
-        total = self.binary(self.tensors["INPUT"], self.tensors[STATE_INPUT], "SUM")
-        if self.variant.initial_state is not InitialState.NONE:
-            return total
-        return self.network.add_select(self.carry(), total, self.tensors["INPUT"]).get_output(0)
+    def pair_results(self):
+        """Each pair's new state, (k + 1) * INPUT + S_k (gated), before unread inputs."""
+        carry, results = None, []
+        for index, pair in enumerate(self.variant.state_pairs):
+            scaled = self.tensors["INPUT"]
+            if index:
+                weight = self.constant(index + 1, len(self.specs["INPUT"].shape))
+                scaled = self.binary(scaled, weight, "PROD")
+            total = self.binary(scaled, self.tensors[pair.input], "SUM")
+            if self.variant.initial_state is InitialState.NONE:
+                if carry is None:  # after pair 0's sum: the single-state layer order
+                    carry = self.carry()
+                total = self.network.add_select(carry, total, scaled).get_output(0)
+            results.append(total)
+        return results
 
     def route_unread(self, result):
         """Add `input * 0` for every unread input so TensorRT must keep it."""
@@ -244,7 +257,7 @@ class _NetworkWriter:
                     f"input '{name}' is {spec.dtype.value} but the model is"
                     f" {self.variant.dtype.value}; unread inputs must share the model dtype"
                 )
-            zero_term = self.binary(self.tensors[name], self.zeros(len(spec.shape)), "PROD")
+            zero_term = self.binary(self.tensors[name], self.constant(0, len(spec.shape)), "PROD")
             result = self.binary(result, zero_term, "SUM")
         return result
 
@@ -264,10 +277,10 @@ class _NetworkWriter:
             self.tensors[spec.name] = tensor
             self.linear_io(tensor)
 
-    def mark_outputs(self, result) -> None:
-        """Expose `result` as OUTPUT and OUTPUT_STATE through identity layers."""
-        for spec in engine_outputs(self.variant):
-            layer = self.network.add_identity(result)
+    def mark_outputs(self, sources) -> None:
+        """Expose each engine output through an identity layer of its source tensor."""
+        for spec, source in zip(engine_outputs(self.variant), sources, strict=True):
+            layer = self.network.add_identity(source)
             if weakly_typed(self.trt) and hasattr(layer, "set_output_type"):
                 layer.set_output_type(0, _trt_dtype(self.trt, spec.dtype))
             tensor = layer.get_output(0)
@@ -284,7 +297,10 @@ def populate_network(trt, network, variant: Variant) -> list:
     """
     writer = _NetworkWriter(trt, network, variant)
     writer.declare_inputs()
-    writer.mark_outputs(writer.route_unread(writer.result()))
+    results = writer.pair_results()
+    results[0] = writer.route_unread(results[0])
+    total = functools.reduce(lambda left, right: writer.binary(left, right, "SUM"), results)
+    writer.mark_outputs([total] + results)
     return writer.weights
 
 

@@ -3,7 +3,9 @@
 For each model in the built repositories (tests.repo_location): the config
 parses into Triton's `ModelConfig` and round-trips; its fields match the
 contract's per-family table; its text keeps the invariants upstream's shell
-harnesses rely on; a file initial state's data file holds 100 per element.
+harnesses rely on; there is one `state` entry per state pair, with distinct
+names, and a file initial state gives pair k its own data file holding
+100 * (k + 1) per element.
 Then the harnesses' own sed edits (instance count, `direct` block, `_half`
 rename, zero -> file initial state, dyna oldest rewrites, `_output` copies)
 are applied to a copy of the text, which must still parse with exactly the
@@ -46,6 +48,9 @@ FAMILIES = {
 IDLE_MICROSECONDS = 5000000
 FILE_VALUE = 100
 DATA_FILE = "input_state_data"
+DEFAULT_STATE = ("INPUT_STATE", "OUTPUT_STATE")
+# Names a state tensor may not take: the data tensors and the controls.
+NOT_STATE_NAMES = frozenset({"INPUT", "OUTPUT", "START", "END", "READY", "CORRID"})
 Model = Tuple[Variant, pathlib.Path]
 
 
@@ -152,44 +157,67 @@ class ConfigContentTest(ConfigTestCase):
                 self.assertEqual(got, self._controls(variant))
 
     def test_state(self):
-        """One state INPUT_STATE -> OUTPUT_STATE, data dims, not an output; initial state."""
+        """One state per pair, in pair order: names, data dims, not outputs; initial states."""
         for variant, path, _, config in self.each():
             with self.subTest(model=self.label(path)):
                 data_type = mc.DataType.Value(DTYPE_TYPES[variant.dtype][0])
-                self.assertEqual(len(config.sequence_batching.state), 1)
-                state = config.sequence_batching.state[0]
-                self.assertEqual((state.input_name, state.output_name, state.data_type),
-                                 ("INPUT_STATE", "OUTPUT_STATE", data_type))
-                self.assertEqual(list(state.dims), list(config.input[0].dims))
-                self.assertNotIn("OUTPUT_STATE", [o.name for o in config.output])
-                self._check_initial(variant, path, state)
+                states = config.sequence_batching.state
+                names = [(s.input_name, s.output_name) for s in states]
+                self.assertEqual(names, [(p.input, p.output) for p in variant.state_pairs])
+                self._check_state_names(variant, names, config)
+                for state in states:
+                    self.assertEqual(state.data_type, data_type, state.input_name)
+                    self.assertEqual(list(state.dims), list(config.input[0].dims))
+                self._check_initial(variant, path, states)
 
-    def _check_initial(self, variant: Variant, path: pathlib.Path, state) -> None:
-        """No initial state, zero_data, or data_file plus its data file, per the variant."""
+    def _check_state_names(self, variant: Variant, names, config) -> None:
+        """Default models: INPUT_STATE -> OUTPUT_STATE; every name distinct and no output."""
+        if not variant.multi_state:
+            self.assertEqual(names, [DEFAULT_STATE])
+        else:
+            self.assertGreater(len(names), 1)
+            self.assertEqual(names[0], DEFAULT_STATE, "pair 0 keeps the default names")
+        flat = [name for pair in names for name in pair]
+        self.assertEqual(len(set(flat)), len(flat), f"state names repeat: {flat}")
+        self.assertEqual(set(flat) & NOT_STATE_NAMES, set())
+        self.assertEqual(set(flat) & {o.name for o in config.output}, set())
+
+    def _check_initial(self, variant: Variant, path: pathlib.Path, states) -> None:
+        """No initial state, zero_data, or data_file plus its data file, per state."""
         if variant.initial_state is InitialState.NONE:
-            self.assertEqual(len(state.initial_state), 0)
+            self.assertEqual([len(s.initial_state) for s in states], [0] * len(states))
             self.assertFalse((path / "initial_state").exists())
             return
-        self.assertEqual(len(state.initial_state), 1)
-        initial = state.initial_state[0]
-        self.assertEqual((initial.name, initial.data_type), ("state init", state.data_type))
-        self.assertEqual(list(initial.dims), [1 if d == -1 else d for d in state.dims])
-        if variant.initial_state is InitialState.ZERO:
-            self.assertEqual((initial.zero_data, initial.data_file), (True, ""))
-            return
-        self.assertEqual((initial.zero_data, initial.data_file), (False, DATA_FILE))
-        self._check_data_file(path / "initial_state" / DATA_FILE, initial)
+        files = []
+        for index, state in enumerate(states):
+            self.assertEqual(len(state.initial_state), 1)
+            initial = state.initial_state[0]
+            self.assertEqual((initial.name, initial.data_type), ("state init", state.data_type))
+            self.assertEqual(list(initial.dims), [1 if d == -1 else d for d in state.dims])
+            if variant.initial_state is InitialState.ZERO:
+                self.assertEqual((initial.zero_data, initial.data_file), (True, ""))
+                continue
+            # <input name, lower case>_data: upstream's harness name for pair 0.
+            data_file = f"{state.input_name.lower()}_data"
+            self.assertTrue(index or data_file == DATA_FILE, data_file)
+            self.assertEqual((initial.zero_data, initial.data_file), (False, data_file))
+            self._check_data_file(path / "initial_state" / data_file, initial,
+                                  FILE_VALUE * (index + 1))
+            files.append(data_file)
+        if files:
+            self.assertEqual(sorted(f.name for f in (path / "initial_state").iterdir()),
+                             sorted(files))
 
-    def _check_data_file(self, data_file: pathlib.Path, initial) -> None:
-        """100 per element: LE int32/float32, or a serialized BYTES tensor of "100"."""
+    def _check_data_file(self, data_file: pathlib.Path, initial, value: int) -> None:
+        """`value` per element: LE int32/float32, or a serialized BYTES tensor of its text."""
         blob, count = data_file.read_bytes(), math.prod(initial.dims)
         type_name = mc.DataType.Name(initial.data_type)
         if type_name == "TYPE_STRING":
-            self.assertEqual(triton_sim.parse_bytes_tensor(blob), [b"100"] * count)
+            self.assertEqual(triton_sim.parse_bytes_tensor(blob), [str(value).encode()] * count)
             return
         fmt = {"TYPE_INT32": "i", "TYPE_FP32": "f"}[type_name]
         self.assertEqual(len(blob), 4 * count)
-        self.assertEqual(list(struct.unpack(f"<{count}{fmt}", blob)), [FILE_VALUE] * count)
+        self.assertEqual(list(struct.unpack(f"<{count}{fmt}", blob)), [value] * count)
 
     def test_strategy(self):
         """Direct models name no strategy; batched dyna carry exactly upstream's oldest block."""
@@ -224,8 +252,8 @@ class ConfigContentTest(ConfigTestCase):
                 kind = FAMILIES[(variant.backend, variant.dyna)][2]
                 self.assertEqual(lines(r"KIND_", text), [f"  kind: {kind}"])
                 self.assertEqual(lines(r"count", text), [])
-                zero = variant.initial_state is InitialState.ZERO
-                self.assertEqual(lines(r"zero_data", text), ["      zero_data: true"] * zero)
+                zeros = len(variant.state_pairs) * (variant.initial_state is InitialState.ZERO)
+                self.assertEqual(lines(r"zero_data", text), ["      zero_data: true"] * zeros)
 
 
 class HarnessEditTest(ConfigTestCase):
@@ -272,15 +300,15 @@ class HarnessEditTest(ConfigTestCase):
 
     def test_zero_to_file(self):
         """INITIAL_STATE_FILE: the edited zero config equals the generated file config."""
-        by_key = {(v.backend, v.dtype, v.shape, v.max_batch, v.initial_state): p
+        by_key = {(v.backend, v.dtype, v.shape, v.max_batch, v.initial_state, v.state_pairs): p
                   for v, p in self.models}
         for variant, path, text, _ in self.each():
-            if variant.initial_state is not InitialState.ZERO:
-                continue
+            if variant.initial_state is not InitialState.ZERO or variant.multi_state:
+                continue  # the harness's edit names one data file: single-state models only
             with self.subTest(model=self.label(path)):
                 edited = self._edited(text, (r"zero_data.*", f'data_file:"{DATA_FILE}"'))
                 key = (variant.backend, variant.dtype, variant.shape, variant.max_batch,
-                       InitialState.FILE)
+                       InitialState.FILE, variant.state_pairs)
                 self.assertIn(key, by_key, "no file-initialised twin in the manifest")
                 self.assertEqual(edited, parse_config(self.texts[by_key[key]]))
 

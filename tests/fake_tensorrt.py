@@ -3,9 +3,10 @@
 It records what `generators.plan_builder` asks of TensorRT (inputs, layers,
 outputs, flags, profile shapes) and can evaluate the recorded network with
 numpy, so tests check our call logic and the arithmetic it describes. It
-enforces the few TensorRT rules the builder relies on (elementwise operands
-of one type and rank, bool select conditions and NOT operands, identity
-outputs) but it is not TensorRT: it proves nothing about real engines.
+enforces the few TensorRT rules the builder relies on (unique input and
+output names, elementwise operands of one type and rank, bool select
+conditions and NOT operands, identity outputs) but it is not TensorRT: it
+proves nothing about real engines.
 
 `make(api)` builds a fake for one API shape: "10" (weak typing,
 DIRECT_IO, PREFER_PRECISION_CONSTRAINTS, ILayer.set_output_type), "11" (none
@@ -75,7 +76,8 @@ class FakeNetwork:
         return layer
 
     def add_input(self, name: str, dtype: str, shape) -> FakeTensor:
-        """Declare a network input."""
+        """Declare a network input; names are unique, as in TensorRT."""
+        assert name not in {t.name for t in self.inputs}, f"input {name} declared twice"
 
         def compute(feed):
             self.read.add(name)
@@ -128,8 +130,10 @@ class FakeNetwork:
         return layer
 
     def mark_output(self, tensor: FakeTensor) -> None:
-        """Mark a named tensor as a network output."""
+        """Mark a named tensor as a network output (names unique, none an input's)."""
         assert tensor.name, "outputs must be named before they are marked"
+        taken = {t.name for t in self.inputs + self.outputs}
+        assert tensor.name not in taken, f"tensor name {tensor.name} is already used"
         self.outputs.append(tensor)
 
     def run(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:

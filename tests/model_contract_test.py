@@ -4,10 +4,14 @@ Each model of the backend named by CONTRACT_BACKEND (default "onnx") in the
 built repositories (tests.repo_location) is wrapped in `tests.triton_sim`
 with its runner from `tests/runners/<backend>_runner.py`, and sent the
 sequences of Triton's QA clients (reference sections 7.2 and 7.4). Expected
-values are the contract's literals (45, 10, 27, 51, ...); `expected_output`
-is the one place that adjusts them per family (CONTRACT.md section 3). Every
-step's OUTPUT is checked, and OUTPUT must equal OUTPUT_STATE. For ONNX the
-graph itself is checked too (CONTRACT.md section 2, model-side rules).
+values are the contract's literals (45, 10, 27, 51, ...); `expected_state`
+and `expected_output` are the one place that adjusts them per family
+(CONTRACT.md section 3) and per state pair (issue "Several implicit states
+per model"). Every step's OUTPUT and every state output (OUTPUT_STATE,
+OUTPUT_STATE_1, ...) is checked. Multi-state models also get the issue's
+worked example as literals and a test that states leak neither between
+pairs nor between interleaved sequences. The ONNX graphs themselves are
+checked by onnx_graph_test.py.
 """
 
 import functools
@@ -19,12 +23,9 @@ import zlib
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
-import onnx
-from tritonclient.grpc import model_config_pb2 as mc
 
-from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET
+from generators import matrix
 from generators.dtypes import family_info
-from generators.model_config import parse_config
 from generators.variant import Backend, DType, InitialState, Variant
 from tests import repo_location, triton_sim
 
@@ -32,7 +33,7 @@ BACKEND = os.environ.get("CONTRACT_BACKEND", "onnx")
 # The numpy dtype a client gets OUTPUT in (CONTRACT.md section 2: bool models carry int32).
 OUTPUT_NUMPY = {DType.FLOAT32: np.float32, DType.INT32: np.int32, DType.OBJECT: np.object_,
                 DType.BOOL: np.int32}
-FILE_INITIAL_VALUE = 100  # what the file initial state holds (CONTRACT.md section 1)
+FILE_INITIAL_VALUE = 100  # what pair 0's file initial state holds (CONTRACT.md section 1)
 # Nobatch models run with 4 instances, as upstream's trial 0 does.
 NOBATCH_INSTANCES = 4
 
@@ -40,18 +41,26 @@ NOBATCH_INSTANCES = 4
 Step = Dict[int, Tuple[object, str, int]]
 
 
-def expected_output(variant: Variant, running_sum: int, value: int) -> int:
-    """OUTPUT the contract defines for a step, from the plain running sum.
+def expected_state(variant: Variant, pair: int, running_sum: int, value: int) -> int:
+    """State output of pair `pair` (k) for a step, from the plain running sum.
 
-    ONNX string models are identities (upstream quirk the clients encode);
-    every other family returns the running sum, strings as its decimal text,
-    plus the file initial state's 100.
+    Pair k computes new_k = (k + 1) * INPUT + S_k, with S_k its initial
+    value at START (file: 100 * (k + 1); zero, or no initial state: 0) and
+    the previous new_k afterwards; so new_k = (k + 1) * running sum + the
+    initial value. The default single pair is k = 0: the running sum, plus
+    100 with a file initial state; strings as its decimal text. ONNX string
+    models are identities (upstream quirk the clients encode).
     """
     if variant.backend is Backend.ONNX and variant.dtype is DType.OBJECT:
         return value
-    if variant.initial_state is InitialState.FILE:
-        return running_sum + FILE_INITIAL_VALUE
-    return running_sum
+    initial = FILE_INITIAL_VALUE * (pair + 1) if variant.initial_state is InitialState.FILE else 0
+    return (pair + 1) * running_sum + initial
+
+
+def expected_output(variant: Variant, running_sum: int, value: int) -> int:
+    """OUTPUT for a step: the sum over the state pairs of `expected_state`."""
+    return sum(expected_state(variant, k, running_sum, value)
+               for k in range(len(variant.state_pairs)))
 
 
 def _flags(index: int, count: int) -> str:
@@ -109,21 +118,33 @@ class ContractTestCase(unittest.TestCase):
             path, self.runners[path], seed=zlib.crc32(path.name.encode()),
             instances=1 if variant.max_batch else NOBATCH_INSTANCES)
 
-    def check_response(self, variant: Variant, response: triton_sim.Response,
-                       value, running_sum: int) -> None:
-        """OUTPUT equals OUTPUT_STATE, has INPUT's shape and dtype, holds the contract value."""
+    def check_tensor(self, variant: Variant, array: np.ndarray, value,
+                     expected: Callable[[int], int]) -> None:
+        """INPUT's shape and the I/O dtype; element i holds expected(INPUT element i)."""
         width = np.asarray(value).shape or (1,)
         shape = ((1,) if variant.max_batch else ()) + width
-        self.assertEqual(response.output.shape, shape)
-        self.assertEqual(response.output.dtype, OUTPUT_NUMPY[variant.dtype])
-        np.testing.assert_array_equal(response.output, response.output_state)
-        self.assertEqual(response.output_state.dtype, response.output.dtype)
+        self.assertEqual(array.shape, shape)
+        self.assertEqual(array.dtype, OUTPUT_NUMPY[variant.dtype])
         wanted = np.broadcast_to(np.asarray(value), width).reshape(shape)
-        for got, element in zip(response.output.ravel(), wanted.ravel(), strict=True):
+        for got, element in zip(array.ravel(), wanted.ravel(), strict=True):
             if variant.dtype is DType.OBJECT:
                 self.assertEqual(got, str(int(got.decode())).encode(), "not a decimal string")
                 got = int(got.decode())
-            self.assertEqual(got, expected_output(variant, running_sum, int(element)))
+            self.assertEqual(got, expected(int(element)))
+
+    def check_response(self, variant: Variant, response: triton_sim.Response,
+                       value, running_sum: int) -> None:
+        """OUTPUT and each pair's state output hold the contract values."""
+        self.assertEqual(list(response.states), [p.output for p in variant.state_pairs])
+        checks = [("OUTPUT", response.output, lambda x: expected_output(variant, running_sum, x))]
+        checks += [(pair.output, response.states[pair.output],
+                    lambda x, k=k: expected_state(variant, k, running_sum, x))
+                   for k, pair in enumerate(variant.state_pairs)]
+        for name, array, expected in checks:
+            try:
+                self.check_tensor(variant, array, value, expected)
+            except AssertionError as err:
+                raise AssertionError(f"{name}: {err}") from None
 
     def drive(self, variant: Variant, path: pathlib.Path, steps: List[Step]):
         """Send the steps round by round, checking every response; returns the sim.
@@ -280,62 +301,95 @@ class TritonErrorTest(ContractTestCase):
         self.for_each_model(check)
 
 
-_ONNX_ELEM = {"TYPE_FP32": onnx.TensorProto.FLOAT, "TYPE_INT32": onnx.TensorProto.INT32,
-              "TYPE_STRING": onnx.TensorProto.STRING, "TYPE_UINT64": onnx.TensorProto.UINT64}
-_CONTROL_ELEM = {"fp32_false_true": onnx.TensorProto.FLOAT,
-                 "int32_false_true": onnx.TensorProto.INT32,
-                 "bool_false_true": onnx.TensorProto.BOOL}
+NONE, FILE = InitialState.NONE, InitialState.FILE
+# The issue's worked example, INPUT 1, 2, 3, 4 with START on step 1 and END
+# on step 4: (pair count, initial state) -> each pair's state per step, and OUTPUT.
+WORKED_STATES = {
+    (2, NONE): ([1, 3, 6, 10], [2, 6, 12, 20]),
+    (2, FILE): ([101, 103, 106, 110], [202, 206, 212, 220]),
+    (3, NONE): ([1, 3, 6, 10], [2, 6, 12, 20], [3, 9, 18, 30]),
+    (3, FILE): ([101, 103, 106, 110], [202, 206, 212, 220], [303, 309, 318, 330]),
+}
+WORKED_OUTPUT = {(2, NONE): [3, 9, 18, 30], (2, FILE): [303, 309, 318, 330],
+                 (3, NONE): [6, 18, 36, 60], (3, FILE): [606, 618, 636, 660]}
+# Two interleaved sequences on a 3-pair model: 1 sends 1, 2, 3, 4; 2 sends 10,
+# 20, then 5 with a new START (a reset while 1 goes on), then 6. Rounds 1 and 3
+# hold one sequence only, so a batched model pads round 3 with a null request.
+INTERLEAVED = [{1: (1, "start"), 2: (10, "start")}, {1: (2, "")}, {2: (20, ""), 1: (3, "")},
+               {2: (5, "start")}, {1: (4, "end"), 2: (6, "end")}]
+INTERLEAVED_STATES = {  # initial state -> corrid -> each pair's state per step
+    NONE: {1: ([1, 3, 6, 10], [2, 6, 12, 20], [3, 9, 18, 30]),
+           2: ([10, 30, 5, 11], [20, 60, 10, 22], [30, 90, 15, 33])},
+    FILE: {1: ([101, 103, 106, 110], [202, 206, 212, 220], [303, 309, 318, 330]),
+           2: ([110, 130, 105, 111], [220, 260, 210, 222], [330, 390, 315, 333])},
+}
+INTERLEAVED_OUTPUT = {NONE: {1: [6, 18, 36, 60], 2: [60, 180, 30, 66]},
+                      FILE: {1: [606, 618, 636, 660], 2: [660, 780, 630, 666]}}
 
 
-@unittest.skipUnless(BACKEND == "onnx", "ONNX graph checks")
-class OnnxGraphTest(ContractTestCase):
-    """The ONNX graph matches its config (CONTRACT.md section 2, model-side rules)."""
+def _value(array: np.ndarray) -> int:
+    """The single element of a one-element response tensor, as an int."""
+    return int(array.reshape(-1)[0])
 
-    def _expected_types(self, config) -> Dict[str, Tuple[int, List[int]]]:
-        """Graph input/output name -> (element type, dims without batch)."""
-        data = (_ONNX_ELEM[mc.DataType.Name(config.input[0].data_type)],
-                list(config.input[0].dims))
-        types = {n: data for n in ("INPUT", "OUTPUT", "INPUT_STATE", "OUTPUT_STATE")}
-        for control_input in config.sequence_batching.control_input:
-            control = control_input.control[0]
-            field = next((f for f in _CONTROL_ELEM if len(getattr(control, f))), None)
-            elem = _CONTROL_ELEM[field] if field else _ONNX_ELEM[
-                mc.DataType.Name(control.data_type)]
-            types[control_input.name] = (elem, [1])
-        return types
 
-    def _check_value(self, value, elem: int, dims: List[int], batched: bool) -> None:
-        """One graph input/output: element type, rank, symbolic batch and -1 dims."""
-        tensor = value.type.tensor_type
-        self.assertEqual(tensor.elem_type, elem, value.name)
-        shape = list(tensor.shape.dim)
-        self.assertEqual(len(shape), len(dims) + batched, value.name)
-        if batched:
-            self.assertTrue(shape[0].dim_param and not shape[0].dim_value, "batch dim symbolic")
-        for dim, want in zip(shape[batched:], dims, strict=True):
-            if want == -1:
-                self.assertTrue(dim.dim_param and not dim.dim_value, f"{value.name} -1 symbolic")
-            else:
-                self.assertEqual(dim.dim_value, want, value.name)
+class MultiStateContractTest(ContractTestCase):
+    """Several state pairs: the issue's worked example and state isolation, as literals."""
 
-    def test_graph_matches_config(self):
-        """Inputs, outputs, element types, symbolic dims, pinned versions, full check."""
-        for variant, path in self.models:
+    def multi_state_models(self, pairs=(2, 3)) -> List[Tuple[Variant, pathlib.Path]]:
+        """The multi-state models of this backend with one of the given pair counts.
+
+        Skips when the matrix gives this backend no multi-state models at all;
+        fails when it does but the built repositories lack them.
+        """
+        if not any(e.variant.backend.value == BACKEND and e.variant.multi_state
+                   for e in matrix.expand()):
+            self.skipTest(f"configs/matrix.json lists no multi-state {BACKEND} models")
+        models = [(v, p) for v, p in self.models
+                  if v.multi_state and len(v.state_pairs) in pairs]
+        self.assertTrue(models, f"no {BACKEND} model with {pairs} state pairs")
+        return models
+
+    def test_rule_reproduces_the_worked_example(self):
+        """`expected_state` / `expected_output` give the issue's literal sequences."""
+        for (count, initial), states in WORKED_STATES.items():
+            pairs = [(f"INPUT_STATE_{k}", f"OUTPUT_STATE_{k}") for k in range(count)]
+            variant = Variant.from_spec({"backend": BACKEND, "dtype": "int32", "shape": [1],
+                                         "max_batch": 8, "initial_state": initial.value,
+                                         "state_pairs": pairs})
+            sums = [1, 3, 6, 10]
+            self.assertEqual([[expected_state(variant, k, s, 0) for s in sums]
+                              for k in range(count)], list(states))
+            self.assertEqual([expected_output(variant, s, 0) for s in sums],
+                             WORKED_OUTPUT[(count, initial)])
+
+    def test_worked_example(self):
+        """INPUT 1..4: e.g. OUTPUT 3, 9, 18, 30 (2 pairs) or 606, 618, 636, 660 (3, file)."""
+        for variant, path in self.multi_state_models():
             with self.subTest(model=f"{path.parent.name}/{path.name}"):
-                model = onnx.load(str(path / "1" / "model.onnx"))
-                config = parse_config((path / "config.pbtxt").read_text())
-                names = {"INPUT_STATE", "INPUT", "START", "READY"}
-                if variant.dyna:
-                    names |= {"END", "CORRID"}
-                self.assertEqual({i.name for i in model.graph.input}, names)
-                self.assertEqual({o.name for o in model.graph.output}, {"OUTPUT", "OUTPUT_STATE"})
-                types = self._expected_types(config)
-                for value in list(model.graph.input) + list(model.graph.output):
-                    self._check_value(value, *types[value.name], batched=variant.max_batch > 0)
-                self.assertEqual(model.ir_version, DEFAULT_ONNX_IR_VERSION)
-                self.assertEqual({o.domain: o.version for o in model.opset_import},
-                                 {"": DEFAULT_ONNX_OPSET})
-                onnx.checker.check_model(model, full_check=True)
+                key = (len(variant.state_pairs), variant.initial_state)
+                sim = self.simulate(variant, path)
+                responses = [sim.infer(7, x, start=x == 1, end=x == 4) for x in (1, 2, 3, 4)]
+                self.assertEqual([_value(r.output) for r in responses], WORKED_OUTPUT[key])
+                got = tuple([_value(r.states[p.output]) for r in responses]
+                            for p in variant.state_pairs)
+                self.assertEqual(got, WORKED_STATES[key])
+
+    def test_states_do_not_leak(self):
+        """Interleaved sequences on 3-pair models: each pair of each sequence keeps its own."""
+        for variant, path in self.multi_state_models(pairs=(3,)):
+            with self.subTest(model=f"{path.parent.name}/{path.name}"):
+                sim = self.simulate(variant, path)
+                outputs = {1: [], 2: []}
+                states = {c: tuple([] for _ in variant.state_pairs) for c in outputs}
+                for step in INTERLEAVED:
+                    for corrid, response in sim.step(step).items():
+                        outputs[corrid].append(_value(response.output))
+                        for k, pair in enumerate(variant.state_pairs):
+                            states[corrid][k].append(_value(response.states[pair.output]))
+                self.assertEqual(states, INTERLEAVED_STATES[variant.initial_state])
+                self.assertEqual(outputs, INTERLEAVED_OUTPUT[variant.initial_state])
+                batched = [2, 1, 2, 2, 2]  # round 3 padded: slot 0 idle below busy slot 1
+                self.assertEqual(sim.executions, batched if variant.max_batch else [1] * 8)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
   engine I/O and optimisation profile, computes the contract's arithmetic
   (evaluated with numpy), and uses DIRECT_IO / set_output_type only where the
   API shape has them (TensorRT 10) and never where it lacks them (11).
+- Multi-state variants get one state input and output per pair; pair k
+  computes (k + 1) * INPUT + its own state, OUTPUT the sum over the pairs
+  (the issue's worked example, as literals).
 
 These fakes test our call logic, not TensorRT: real engines are built and
 run only on a GPU machine (tests/runners/plan_runner.py).
@@ -27,14 +30,32 @@ from tritonclient.grpc import model_config_pb2 as mc
 from generators import matrix, plan_builder
 from generators.errors import BackendUnavailableError, GeneratorError
 from generators.model_config import build_config, config_text, parse_config
-from generators.variant import Backend, DType, InitialState, Strategy, Variant
+from generators.variant import Backend, DType, InitialState, StatePair, Strategy, Variant
 from tests import fake_tensorrt
 from tests.runners import plan_runner
 
 
+def _pair(k):
+    """State pair k as the matrix names it: INPUT_STATE[_k] -> OUTPUT_STATE[_k]."""
+    suffix = f"_{k}" if k else ""
+    return StatePair(f"INPUT_STATE{suffix}", f"OUTPUT_STATE{suffix}")
+
+
+PAIR_SETS = {count: tuple(_pair(k) for k in range(count)) for count in (2, 3)}
+
+
+def multi_state_variants():
+    """The multi-state plan variants of the matrix: 2 and 3 pairs, none or file."""
+    return [Variant(backend=Backend.PLAN, dtype=dtype, shape=(1,), max_batch=mb,
+                    initial_state=state, state_pairs=pairs)
+            for dtype in (DType.FLOAT32, DType.INT32)
+            for state in (InitialState.NONE, InitialState.FILE)
+            for mb in (8, 0) for pairs in PAIR_SETS.values()]
+
+
 def plan_variants():
-    """Every plan variant the contract asks for (direct x dtype x shape x state, and dyna)."""
-    variants = []
+    """Every plan variant the contract asks for (direct x dtype x shape x state, dyna, multi)."""
+    variants = multi_state_variants()
     for dtype, state in itertools.product((DType.FLOAT32, DType.INT32), InitialState):
         for shape, batches in (((1,), (8, 0)), ((-1,), (8,))):
             variants += [Variant(backend=Backend.PLAN, dtype=dtype, shape=shape,
@@ -83,21 +104,24 @@ class PlanConfigTest(unittest.TestCase):
             self.assertEqual(names["CORRID"].data_type, mc.TYPE_INT32)
 
     def _check_state(self, variant, config):
-        state = config.sequence_batching.state[0]
         data_type = mc.TYPE_FP32 if variant.dtype is DType.FLOAT32 else mc.TYPE_INT32
-        self.assertEqual(state.data_type, data_type)
         self.assertEqual(config.input[0].data_type, data_type)
-        self.assertEqual(list(state.dims), list(variant.shape))
-        initial = list(state.initial_state)
-        if variant.initial_state is InitialState.NONE:
-            self.assertEqual(initial, [])
-            return
-        self.assertEqual(list(initial[0].dims), [1])
-        self.assertEqual(initial[0].data_type, data_type)
-        if variant.initial_state is InitialState.ZERO:
-            self.assertTrue(initial[0].zero_data)
-        else:
-            self.assertEqual(initial[0].data_file, "input_state_data")
+        states = config.sequence_batching.state
+        self.assertEqual([(s.input_name, s.output_name) for s in states],
+                         [(p.input, p.output) for p in variant.state_pairs])
+        for state in states:
+            self.assertEqual(state.data_type, data_type)
+            self.assertEqual(list(state.dims), list(variant.shape))
+            initial = list(state.initial_state)
+            if variant.initial_state is InitialState.NONE:
+                self.assertEqual(initial, [])
+                continue
+            self.assertEqual(list(initial[0].dims), [1])
+            self.assertEqual(initial[0].data_type, data_type)
+            if variant.initial_state is InitialState.ZERO:
+                self.assertTrue(initial[0].zero_data)
+            else:
+                self.assertEqual(initial[0].data_file, f"{state.input_name.lower()}_data")
 
 
 class UnavailableTest(unittest.TestCase):
@@ -174,13 +198,15 @@ class FakeBuildTest(unittest.TestCase):
                 lead = (-1,) if variant.max_batch else ()
                 data, control = lead + variant.shape, lead + (1,)
                 expected = {"INPUT": (dtype, data), "START": (dtype, control),
-                            "READY": (dtype, control), "INPUT_STATE": (dtype, data)}
+                            "READY": (dtype, control)}
+                expected.update({p.input: (dtype, data) for p in variant.state_pairs})
                 if variant.dyna:
                     expected.update(END=(dtype, control), CORRID=("int32", control))
                 declared = {t.name: (t.dtype, t.shape) for t in network.inputs}
                 self.assertEqual(declared, expected)
                 outputs = {t.name: t.dtype for t in network.outputs}
-                self.assertEqual(outputs, {"OUTPUT": dtype, "OUTPUT_STATE": dtype})
+                names = ["OUTPUT"] + [p.output for p in variant.state_pairs]
+                self.assertEqual(outputs, dict.fromkeys(names, dtype))
                 for tensor in network.inputs + network.outputs:
                     self.assertEqual(tensor.allowed_formats, 1, tensor.name)  # LINEAR
 
@@ -257,15 +283,19 @@ class PlanRunnerTest(unittest.TestCase):
 
 
 def _feed(variant, start, ready, state, value=(5,), corrid=-123456789):
-    """One request's inputs, batched when the variant batches."""
+    """One request's inputs, batched when the variant batches.
+
+    `state` goes into every state input, or is a tuple of one list per pair.
+    """
     dtype = variant.dtype.value
 
     def tensor(values):
         array = np.array(values, dtype=dtype)
         return array[None, :] if variant.max_batch else array
 
-    feed = {"INPUT": tensor(value), "START": tensor([start]), "READY": tensor([ready]),
-            "INPUT_STATE": tensor(state)}
+    states = state if isinstance(state, tuple) else (state,) * len(variant.state_pairs)
+    feed = {"INPUT": tensor(value), "START": tensor([start]), "READY": tensor([ready])}
+    feed.update({p.input: tensor(s) for p, s in zip(variant.state_pairs, states, strict=True)})
     if variant.dyna:
         feed.update(END=tensor([0]), CORRID=np.array([[corrid]] if variant.max_batch
                                                      else [corrid], dtype=np.int32))
@@ -275,14 +305,19 @@ def _feed(variant, start, ready, state, value=(5,), corrid=-123456789):
 class FakeArithmeticTest(unittest.TestCase):
     """The recorded network, evaluated with numpy, computes the contract."""
 
-    def run_once(self, variant, **kwargs):
-        """OUTPUT of one request (after checking OUTPUT == OUTPUT_STATE)."""
+    def run_all(self, variant, **kwargs):
+        """Every output of one request, flattened to lists."""
         trt = fake_tensorrt.make("11")
         network = fake_tensorrt.FakeNetwork(trt)
         plan_builder.populate_network(trt, network, variant)
         outputs = network.run(_feed(variant, **kwargs))
-        np.testing.assert_array_equal(outputs["OUTPUT"], outputs["OUTPUT_STATE"])
-        return outputs["OUTPUT"].ravel().tolist()
+        return {name: value.ravel().tolist() for name, value in outputs.items()}
+
+    def run_once(self, variant, **kwargs):
+        """OUTPUT of one single-state request (after checking OUTPUT == OUTPUT_STATE)."""
+        outputs = self.run_all(variant, **kwargs)
+        self.assertEqual(outputs["OUTPUT"], outputs["OUTPUT_STATE"])
+        return outputs["OUTPUT"]
 
     def test_every_input_feeds_the_outputs(self):
         for variant in plan_variants():
@@ -293,18 +328,64 @@ class FakeArithmeticTest(unittest.TestCase):
                 network.run(_feed(variant, start=0, ready=1, state=[1]))
                 self.assertEqual(network.read, {t.name for t in network.inputs})
 
+    def run_sequence(self, variant, initial, values=(1, 2, 3, 4)):
+        """Run values from START, handing each state output back as Triton does.
+
+        `initial` is each pair's state at START. Returns (OUTPUT per step,
+        each pair's state output per step).
+        """
+        state, outputs, states = initial, [], [[] for _ in variant.state_pairs]
+        for step, value in enumerate(values):
+            result = self.run_all(variant, start=int(step == 0), ready=1, state=state,
+                                  value=(value,))
+            state = tuple(result[p.output] for p in variant.state_pairs)
+            outputs.append(result["OUTPUT"][0])
+            for pair_states, pair_state in zip(states, state, strict=True):
+                pair_states.append(pair_state[0])
+        return outputs, states
+
     def test_worked_sequence(self):
+        """Pair k: (k + 1) * (1, 3, 6, 10) + its initial value; OUTPUT the sum."""
         for variant in plan_variants():
             with self.subTest(variant=variant.to_json()):
-                initial = 100 if variant.initial_state is InitialState.FILE else 0
-                state, seen = [initial], []
-                for step, value in enumerate((1, 2, 3, 4)):
-                    if step == 0:
-                        state = [initial]  # Triton's fresh (or reset) state at START
-                    state = self.run_once(variant, start=int(step == 0), ready=1,
-                                          state=state, value=(value,))
-                    seen.append(state[0])
-                self.assertEqual(seen, [v + initial for v in (1, 3, 6, 10)])
+                count = len(variant.state_pairs)
+                file = variant.initial_state is InitialState.FILE
+                initial = [100 * (k + 1) if file else 0 for k in range(count)]
+                # Without an initial state the START state is garbage, ignored.
+                fed = initial if variant.initial_state is not InitialState.NONE else [777] * count
+                outputs, states = self.run_sequence(variant, tuple([v] for v in fed))
+                want = [[(k + 1) * s + initial[k] for s in (1, 3, 6, 10)] for k in range(count)]
+                self.assertEqual(states, want)
+                self.assertEqual(outputs, [sum(column) for column in zip(*want, strict=True)])
+
+    def test_multi_state_worked_example(self):
+        """The issue's literals, e.g. 3, 9, 18, 30 and 606, 618, 636, 660."""
+        cases = {
+            (2, InitialState.NONE): ([3, 9, 18, 30], [[1, 3, 6, 10], [2, 6, 12, 20]]),
+            (2, InitialState.FILE): ([303, 309, 318, 330],
+                                     [[101, 103, 106, 110], [202, 206, 212, 220]]),
+            (3, InitialState.NONE): ([6, 18, 36, 60],
+                                     [[1, 3, 6, 10], [2, 6, 12, 20], [3, 9, 18, 30]]),
+            (3, InitialState.FILE): ([606, 618, 636, 660], [[101, 103, 106, 110],
+                                     [202, 206, 212, 220], [303, 309, 318, 330]]),
+        }
+        for variant in multi_state_variants():
+            with self.subTest(variant=variant.to_json()):
+                count = len(variant.state_pairs)
+                file = variant.initial_state is InitialState.FILE
+                initial = tuple([100 * (k + 1) if file else -5] for k in range(count))
+                got = self.run_sequence(variant, initial)
+                self.assertEqual(got, cases[(count, variant.initial_state)])
+
+    def test_multi_state_pairs_read_their_own_state(self):
+        """Mid-sequence, pair k adds (k + 1) * INPUT to its own state input only."""
+        variant = Variant(backend=Backend.PLAN, dtype=DType.FLOAT32, shape=(1,), max_batch=8,
+                          state_pairs=PAIR_SETS[3])
+        got = self.run_all(variant, start=0, ready=1, state=([10], [20], [30]), value=(2,))
+        self.assertEqual(got, {"OUTPUT": [72.0], "OUTPUT_STATE": [12.0],
+                               "OUTPUT_STATE_1": [24.0], "OUTPUT_STATE_2": [36.0]})
+        got = self.run_all(variant, start=1, ready=1, state=([np.nan],) * 3, value=(2,))
+        self.assertEqual(got["OUTPUT"], [12.0])  # NaN garbage at START reaches no pair
 
     def test_uninitialized_nan_state_at_start(self):
         variant = _variant(dtype=DType.FLOAT32)

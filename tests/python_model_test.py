@@ -4,7 +4,9 @@ The model runs in-process through tests.runners.python_runner (a stand-in for
 the python backend's utils module), one request at a time, so each test can
 pin one rule the e2e test can only see from outside: state keyed by CORRID
 and dropped on END, padding requests leaving state alone, idle eviction,
-string parsing, OUTPUT_STATE only when requested, config errors.
+string parsing, OUTPUT_STATE only when requested, config errors, and with
+several state pairs: pair k weighing k + 1, seeded from its own injected
+state, kept apart from the other pairs and sequences.
 """
 
 import json
@@ -56,7 +58,11 @@ class ModelTestCase(unittest.TestCase):
         self.batched = self.runner.batched
 
     def feed(self, value, corrid, start=0, end=0, ready=1, state=0, width=1):
-        """Every input of one request, as Triton's sequence batcher builds it."""
+        """Every input of one request, as Triton's sequence batcher builds it.
+
+        `state` is what Triton injects into every state input, or a tuple of
+        one value per state pair.
+        """
         lead = (1,) if self.batched else ()
         is_string = self.runner.model.spec.is_string
         data_type = object if is_string else self.runner.model.spec.dtype
@@ -68,8 +74,10 @@ class ModelTestCase(unittest.TestCase):
         control = {bool: np.bool_, float: np.float32, int: np.int32}[type(true_value)]
         flags = {"START": start, "END": end, "READY": ready}
         feed = {name: np.full(lead + (1,), value, dtype=control) for name, value in flags.items()}
-        feed.update(INPUT=data(value, width), INPUT_STATE=data(state, 1),
-                    CORRID=np.full(lead + (1,), corrid, dtype=np.uint64))
+        pairs = self.runner.model.spec.state_pairs
+        states = state if isinstance(state, tuple) else (state,) * len(pairs)
+        feed.update({pair.input: data(v, 1) for pair, v in zip(pairs, states, strict=True)})
+        feed.update(INPUT=data(value, width), CORRID=np.full(lead + (1,), corrid, dtype=np.uint64))
         return feed
 
     def infer(self, value, corrid, **flags):
@@ -229,12 +237,11 @@ class SpecTest(unittest.TestCase):
         """Names, dtype, batching and idle time come from the config."""
         spec = self.module.Spec(self.config)
         self.assertEqual((spec.input_name, spec.output_name), ("INPUT", "OUTPUT"))
-        self.assertEqual((spec.state_input, spec.state_output), ("INPUT_STATE", "OUTPUT_STATE"))
+        self.assertEqual(spec.state_pairs, [("INPUT_STATE", "OUTPUT_STATE", 1, False)])
         self.assertEqual(spec.corrid, "CORRID")
         self.assertEqual(spec.flags["ready"], ("READY", 1.0))
         self.assertIs(spec.dtype, np.float32)
         self.assertFalse(spec.batched)
-        self.assertFalse(spec.has_initial_state)
         self.assertEqual(spec.idle_seconds, 5.0)
 
     def test_missing_corrid_is_a_load_error(self):
@@ -244,6 +251,82 @@ class SpecTest(unittest.TestCase):
                                      if c["name"] != "CORRID"]
         with self.assertRaisesRegex(ValueError, "no CONTROL_SEQUENCE_CORRID"):
             self.module.Spec(self.config)
+
+
+    def test_state_entries_are_required_and_distinct(self):
+        """No state, or two state entries sharing a name, is a load error."""
+        batching = self.config["sequence_batching"]
+        state = batching["state"][0]
+        batching["state"] = [state, dict(state, input_name="INPUT_STATE_1")]
+        with self.assertRaisesRegex(ValueError, r"state tensor names .* repeat"):
+            self.module.Spec(self.config)
+        batching["state"] = []
+        with self.assertRaisesRegex(ValueError, "declares no state"):
+            self.module.Spec(self.config)
+
+
+THREE_PAIRS = [["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE_1", "OUTPUT_STATE_1"],
+               ["INPUT_STATE_2", "OUTPUT_STATE_2"]]
+STATE_OUTPUTS = ("OUTPUT_STATE", "OUTPUT_STATE_1", "OUTPUT_STATE_2")
+
+
+class MultiStateFileModelTest(ModelTestCase):
+    """Batched int32 model with three state pairs whose files hold 100, 200, 300."""
+
+    SPEC = {"initial_state": "file", "state_pairs": THREE_PAIRS}
+
+    def step(self, value, corrid, **flags):
+        """(OUTPUT, each pair's state output) of one request, as ints."""
+        outputs = self.runner(self.feed(value, corrid, state=(100, 200, 300), **flags))
+        return [int(outputs[n].reshape(-1)[0]) for n in ("OUTPUT",) + STATE_OUTPUTS]
+
+    def test_spec_reads_every_pair(self):
+        """Pair k: its names from the config, weight k + 1, its own initial state."""
+        self.assertEqual(self.runner.model.spec.state_pairs, [
+            ("INPUT_STATE", "OUTPUT_STATE", 1, True), ("INPUT_STATE_1", "OUTPUT_STATE_1", 2, True),
+            ("INPUT_STATE_2", "OUTPUT_STATE_2", 3, True)])
+
+    def test_worked_example(self):
+        """INPUT 1..4 (Triton injects 100/200/300 every time): OUTPUT 606, 618, 636, 660."""
+        got = [self.step(v, 7, start=int(v == 1), end=int(v == 4)) for v in (1, 2, 3, 4)]
+        self.assertEqual(got, [[606, 101, 202, 303], [618, 103, 206, 309],
+                               [636, 106, 212, 318], [660, 110, 220, 330]])
+        self.assertEqual(len(self.runner.model.states), 0)
+
+    def test_pairs_and_sequences_stay_apart(self):
+        """Interleaved sequences keep three states each; a restart resets only its own."""
+        self.assertEqual(self.step(1, 7, start=1), [606, 101, 202, 303])
+        self.assertEqual(self.step(10, 8, start=1), [660, 110, 220, 330])
+        self.assertEqual(self.step(1000, 0, ready=0)[0], 1000)  # padding: no state touched
+        self.assertEqual(self.step(2, 7), [618, 103, 206, 309])
+        self.assertEqual(self.step(5, 8, start=1), [630, 105, 210, 315])
+        self.assertEqual(self.step(3, 7), [636, 106, 212, 318])
+        self.assertEqual(self.step(6, 8), [666, 111, 222, 333])
+
+    def test_only_requested_pair_outputs(self):
+        """A client asking for OUTPUT and OUTPUT_STATE_2 gets exactly those."""
+        request = python_runner.InferenceRequest(
+            [python_runner.Tensor(n, a) for n, a in
+             self.feed(4, 7, start=1, state=(100, 200, 300)).items()],
+            ["OUTPUT", "OUTPUT_STATE_2"])
+        (response,) = self.runner.execute([request])
+        tensors = {t.name(): t.as_numpy().tolist() for t in response.output_tensors()}
+        self.assertEqual(tensors, {"OUTPUT": [[624]], "OUTPUT_STATE_2": [[312]]})
+
+
+class MultiStateNoInitialModelTest(ModelTestCase):
+    """Non-batched float32 model with two state pairs and no initial state."""
+
+    SPEC = {"dtype": "float32", "max_batch": 0, "state_pairs": THREE_PAIRS[:2]}
+
+    def test_injected_garbage_is_ignored(self):
+        """START seeds every pair with 0: OUTPUT 3, 9, 18, 30 whatever Triton injects."""
+        outputs = [self.runner(self.feed(v, 7, start=int(v == 1), state=(1e6, -7.0)))
+                   for v in (1, 2, 3, 4)]
+        self.assertEqual([o["OUTPUT"].tolist() for o in outputs], [[3.0], [9.0], [18.0], [30.0]])
+        self.assertEqual([o["OUTPUT_STATE_1"].tolist() for o in outputs],
+                         [[2.0], [6.0], [12.0], [20.0]])
+        self.assertEqual(outputs[0]["OUTPUT"].dtype, np.float32)
 
 
 class BuilderTest(unittest.TestCase):

@@ -4,13 +4,13 @@ Written from CONTRACT.md section 4 and the reference's section 4 (Triton
 core's behaviour), not from the generators, so that the model-contract tests
 check a generated model against what a real server would feed it:
 
-- the state buffer is created at START (or when a slot has none) with shape
-  [1] (batched) + state dims with -1 -> 1, holding zeros, the initial-state
-  file's bytes, or, without an initial_state, random bytes standing in for
-  uninitialized memory (strings: empty);
+- every `state` entry of the config gets its own buffer per sequence,
+  created at START (or when a slot has none) as `tests.triton_sim_state`
+  describes: zeros, the entry's initial-state file, or garbage;
 - backends that call StateUpdate (onnxruntime, tensorrt, pytorch) turn each
-  request's OUTPUT_STATE into the next INPUT_STATE, shape included; python
-  and tensorflow never do, so INPUT_STATE keeps its start-of-sequence value;
+  request's state outputs (OUTPUT_STATE, ...) into the next request's state
+  inputs, entry by entry, shape included; python and tensorflow never do, so
+  each state input keeps its start-of-sequence value;
 - controls take the values of the config's `*_false_true` fields, CORRID the
   sequence id in its configured type;
 - the direct strategy pads each execution with null requests (random data,
@@ -20,29 +20,29 @@ check a generated model against what a real server would feed it:
 - Triton's own request errors are raised as `TritonError`.
 
 A runner is any callable taking every model input by name (batched when
-max_batch_size > 0) and returning at least OUTPUT and OUTPUT_STATE.
+max_batch_size > 0) and returning at least OUTPUT and every state output.
 """
 
 import dataclasses
 import importlib
-import math
 import pathlib
-import struct
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.model_config import parse_config
+from tests.triton_sim_state import (  # noqa: F401 - SimError, parse_bytes_tensor re-exported
+    Garbage,
+    SimError,
+    numpy_type,
+    parse_bytes_tensor,
+    state_entries,
+)
 
 Runner = Callable[[Dict[str, np.ndarray]], Mapping[str, np.ndarray]]
 Value = Union[int, float, Iterable]
 
-_NUMPY_TYPES = {
-    "TYPE_BOOL": np.bool_, "TYPE_INT32": np.int32, "TYPE_INT64": np.int64,
-    "TYPE_UINT32": np.uint32, "TYPE_UINT64": np.uint64, "TYPE_FP32": np.float32,
-    "TYPE_STRING": np.object_,
-}
 _CONTROL_TYPES = {
     "int32_false_true": np.int32, "fp32_false_true": np.float32, "bool_false_true": np.bool_,
 }
@@ -56,13 +56,6 @@ _FLAG_OF_KIND = {
     _CTRL.CONTROL_SEQUENCE_START: "start", _CTRL.CONTROL_SEQUENCE_END: "end",
     _CTRL.CONTROL_SEQUENCE_READY: "ready",
 }
-
-
-class SimError(Exception):
-    """Base class: the simulation cannot go on (bad model, config or use)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
 
 
 class TritonError(SimError):
@@ -81,10 +74,19 @@ class ModelOutputError(SimError):
 
 @dataclasses.dataclass(frozen=True)
 class Response:
-    """What one request got back (OUTPUT_STATE is kept for inspection)."""
+    """What one request got back, with every state output kept for inspection.
+
+    `states` maps each state entry's output name (OUTPUT_STATE, ...) to its
+    value, in config order; `output_state` is the first entry's.
+    """
 
     output: np.ndarray
-    output_state: np.ndarray
+    states: Mapping[str, np.ndarray]
+
+    @property
+    def output_state(self) -> np.ndarray:
+        """The first state entry's output (OUTPUT_STATE)."""
+        return next(iter(self.states.values()))
 
 
 @dataclasses.dataclass
@@ -92,7 +94,7 @@ class _Row:
     """One row of an execution: a real request or a null (padding) one."""
 
     data: np.ndarray
-    state: np.ndarray
+    states: Tuple[np.ndarray, ...]  # one buffer per state entry, config order
     start: bool = False
     end: bool = False
     ready: bool = False
@@ -101,43 +103,24 @@ class _Row:
 
 @dataclasses.dataclass
 class _Sequence:
-    """A live sequence: its slot and its state buffer."""
+    """A live sequence: its slot and one state buffer per state entry."""
 
     slot: Tuple[int, int]  # (seq_slot, instance)
-    state: np.ndarray
+    states: Tuple[np.ndarray, ...]
 
 
-def _numpy_type(data_type: int):
-    """The numpy type of a ModelConfig DataType value."""
-    return _NUMPY_TYPES[mc.DataType.Name(data_type)]
-
-
-def parse_bytes_tensor(blob: bytes) -> List[bytes]:
-    """Elements of a serialized BYTES tensor (4-byte LE length + bytes each)."""
-    elements, offset = [], 0
-    while offset < len(blob):
-        if offset + 4 > len(blob):
-            raise SimError(f"serialized BYTES tensor ends inside a length at byte {offset}")
-        (size,) = struct.unpack_from("<I", blob, offset)
-        offset += 4
-        if offset + size > len(blob):
-            raise SimError(f"incomplete string data: element of {size} bytes at byte {offset}")
-        elements.append(blob[offset:offset + size])
-        offset += size
-    return elements
-
-
-def _check_states(batch: List["_Row"]) -> None:
-    """Refuse a batch whose INPUT_STATE shapes differ.
+def _check_states(batch: List["_Row"], names: List[str]) -> None:
+    """Refuse a batch whose state shapes differ, state input by state input.
 
     Triton batches on the client inputs' shapes only; its backends would then
     collect differently shaped states into one malformed tensor. A test that
     builds such a batch is testing nothing, so it fails here.
     """
-    shapes = {row.state.shape for row in batch}
-    if len(shapes) > 1:
-        raise SimError(f"one batch holds INPUT_STATE shapes {sorted(shapes)}; real Triton would"
-                       " feed the model a malformed state, so reorder the test's requests")
+    for index, name in enumerate(names):
+        shapes = {row.states[index].shape for row in batch}
+        if len(shapes) > 1:
+            raise SimError(f"one batch holds {name} shapes {sorted(shapes)}; real Triton would"
+                           " feed the model a malformed state, so reorder the test's requests")
 
 
 def _parse_flags(flags: str) -> Tuple[bool, bool]:
@@ -157,16 +140,15 @@ class SequenceBatcherSim:
         self.model_dir = pathlib.Path(model_dir)
         self.config = parse_config((self.model_dir / "config.pbtxt").read_text())
         self._runner = runner
-        self._rng = np.random.default_rng(seed)
+        self._garbage = Garbage(seed)
         batching = self.config.sequence_batching
         self.batched = self.config.max_batch_size > 0
         self.oldest = batching.WhichOneof("strategy_choice") == "oldest"
         if updates_state is None:
             updates_state = (self.config.platform or self.config.backend) in _STATE_UPDATING
         self.updates_state = updates_state
-        self._state = batching.state[0]
-        self._data_type = _numpy_type(self.config.input[0].data_type)
-        self._initial = self._load_initial_state()
+        self.state_entries = state_entries(self.config, self.model_dir)
+        self._data_type = numpy_type(self.config.input[0].data_type)
         slots = batching.oldest.max_candidate_sequences if self.oldest else max(
             1, self.config.max_batch_size)
         instances = 1 if self.oldest else instances
@@ -174,58 +156,9 @@ class SequenceBatcherSim:
         self._live: Dict[int, _Sequence] = {}
         self.executions: List[int] = []
 
-    def _state_shape(self) -> Tuple[int, ...]:
-        """Shape of a fresh state: [1] (batched) + state dims with -1 -> 1."""
-        return (1,) * self.batched + tuple(1 if d == -1 else d for d in self._state.dims)
-
-    def _garbage(self, shape: Tuple[int, ...], dtype) -> np.ndarray:
-        """Stand-in for uninitialized memory: random bytes (strings: empty).
-
-        Floats are random whole numbers of magnitude 1..2**20 instead: raw
-        bytes are tiny (vanishing in a sum) about 40% of the time, and NaN
-        would fail models that gate by multiplication, which the contract
-        allows (reference section 3, robustness note).
-        """
-        dtype = np.dtype(dtype)
-        if dtype == np.object_:
-            return np.full(shape, b"", dtype=object)
-        if dtype == np.bool_:
-            return self._rng.integers(0, 2, size=shape).astype(np.bool_)
-        if dtype.kind == "f":
-            sign = self._rng.choice([-1, 1], size=shape)
-            return (sign * self._rng.integers(1, 2**20, size=shape)).astype(dtype)
-        raw = self._rng.bytes(math.prod(shape) * dtype.itemsize)
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-
-    def _load_initial_state(self) -> Optional[np.ndarray]:
-        """The initial_state as Triton prepares it at load time (None: none)."""
-        if not self._state.initial_state:
-            return None
-        initial = self._state.initial_state[0]
-        dtype = np.dtype(_numpy_type(self._state.data_type))
-        shape, count = self._state_shape(), math.prod(initial.dims)
-        if count != math.prod(shape):
-            raise SimError(f"initial_state dims {list(initial.dims)} do not fill state {shape}")
-        if initial.zero_data:
-            return np.full(shape, b"", dtype=object) if dtype == np.object_ else np.zeros(
-                shape, dtype)
-        if not initial.data_file:
-            raise SimError("initial_state sets neither zero_data nor data_file")
-        blob = (self.model_dir / "initial_state" / initial.data_file).read_bytes()
-        if dtype == np.object_:
-            elements = parse_bytes_tensor(blob)
-            if len(elements) != count:
-                raise SimError(f"state file holds {len(elements)} strings, expected {count}")
-            return np.array(elements, dtype=object).reshape(shape)
-        if len(blob) < count * dtype.itemsize:
-            raise SimError(f"state file has {len(blob)} bytes, needs {count * dtype.itemsize}")
-        return np.frombuffer(blob[:count * dtype.itemsize], dtype=dtype).reshape(shape).copy()
-
-    def _fresh_state(self) -> np.ndarray:
-        """The state a slot gets at START: the initial state, or garbage."""
-        if self._initial is not None:
-            return self._initial.copy()
-        return self._garbage(self._state_shape(), _numpy_type(self._state.data_type))
+    def _fresh_states(self) -> Tuple[np.ndarray, ...]:
+        """The buffers a slot gets at START, one per state entry."""
+        return tuple(entry.fresh(self._garbage) for entry in self.state_entries)
 
     def _data(self, value: Value, batch_size: int) -> np.ndarray:
         """INPUT as a client sends it: every element `value` (strings: decimal)."""
@@ -265,10 +198,10 @@ class SequenceBatcherSim:
         if sequence is None:
             if not self._free:
                 raise SimError(f"no free sequence slot for {corrid}; backlogs are not simulated")
-            sequence = _Sequence(slot=self._free.pop(0), state=self._fresh_state())
+            sequence = _Sequence(slot=self._free.pop(0), states=self._fresh_states())
             self._live[corrid] = sequence
         elif start:
-            sequence.state = self._fresh_state()
+            sequence.states = self._fresh_states()
         return sequence
 
     def _release(self, corrid: int) -> None:
@@ -283,7 +216,7 @@ class SequenceBatcherSim:
             if control.kind != kind:
                 continue
             if kind == _CTRL.CONTROL_SEQUENCE_CORRID:
-                dtype = np.dtype(_numpy_type(control.data_type))
+                dtype = np.dtype(numpy_type(control.data_type))
                 # Triton copies the first itemsize bytes of the LE uint64 id.
                 values = [np.array([r.corrid], "<u8").view(np.uint8)[:dtype.itemsize]
                           .view(dtype.newbyteorder("<"))[0] for r in rows]
@@ -297,10 +230,11 @@ class SequenceBatcherSim:
         return None
 
     def _feed(self, rows: List[_Row]) -> Dict[str, np.ndarray]:
-        """Every model input for the rows: data, state and declared controls."""
+        """Every model input for the rows: data, each state and declared controls."""
         join = (lambda arrays: np.concatenate(arrays)) if self.batched else (lambda a: a[0])
-        feed = {self.config.input[0].name: join([r.data for r in rows]),
-                self._state.input_name: join([r.state for r in rows])}
+        feed = {self.config.input[0].name: join([r.data for r in rows])}
+        for index, entry in enumerate(self.state_entries):
+            feed[entry.input_name] = join([r.states[index] for r in rows])
         for kind in (_CTRL.CONTROL_SEQUENCE_START, _CTRL.CONTROL_SEQUENCE_END,
                      _CTRL.CONTROL_SEQUENCE_READY, _CTRL.CONTROL_SEQUENCE_CORRID):
             control = self._control(kind, rows)
@@ -312,22 +246,24 @@ class SequenceBatcherSim:
         """Run one (padded) batch; returns each row's slice of the outputs."""
         outputs = self._runner(self._feed(rows))
         self.executions.append(len(rows))
-        names = (self.config.output[0].name, self._state.output_name)
-        for name in names:
+        state_names = [entry.output_name for entry in self.state_entries]
+        for name in [self.config.output[0].name] + state_names:
             if name not in outputs:
                 raise ModelOutputError(f"'{name}' missing; got {sorted(outputs)}")
             if self.batched and outputs[name].shape[:1] != (len(rows),):
                 raise ModelOutputError(f"'{name}' has shape {outputs[name].shape} for a batch"
                                        f" of {len(rows)}")
         if not self.batched:
-            return [Response(np.asarray(outputs[names[0]]), np.asarray(outputs[names[1]]))]
-        return [Response(outputs[names[0]][i:i + 1], outputs[names[1]][i:i + 1])
+            return [Response(np.asarray(outputs[self.config.output[0].name]),
+                             {name: np.asarray(outputs[name]) for name in state_names})]
+        return [Response(outputs[self.config.output[0].name][i:i + 1],
+                         {name: outputs[name][i:i + 1] for name in state_names})
                 for i in range(len(rows))]
 
     def _null(self, like: _Row) -> _Row:
-        """A padding request shaped like `like`: random data, a throw-away state."""
+        """A padding request shaped like `like`: random data, throw-away states."""
         return _Row(data=self._garbage(like.data.shape, like.data.dtype),
-                    state=self._garbage(like.state.shape, like.state.dtype))
+                    states=tuple(self._garbage(s.shape, s.dtype) for s in like.states))
 
     def _batches(self, rows: Dict[Tuple[int, int], _Row]) -> Iterable[List[_Row]]:
         """Group rows into executions as the configured strategy does."""
@@ -343,7 +279,7 @@ class SequenceBatcherSim:
                 top = max(slot for slot, inst in pending if inst == instance)
                 batch = [pending.pop((slot, instance)) if (slot, instance) in same
                          else self._null(first) for slot in range(top + 1)]
-            _check_states(batch)
+            _check_states(batch, [e.input_name for e in self.state_entries])
             yield batch
 
     def _parse(self, corrid: int, request: Tuple) -> _Row:
@@ -353,7 +289,7 @@ class SequenceBatcherSim:
         batch_size = request[2] if len(request) > 2 else 1
         start, end = _parse_flags(flags)
         self._check(corrid, start, batch_size)
-        return _Row(data=self._data(request[0], batch_size), state=np.empty(0), start=start,
+        return _Row(data=self._data(request[0], batch_size), states=(), start=start,
                     end=end, ready=True, corrid=corrid)
 
     def step(self, requests: Mapping[int, Tuple]) -> Dict[int, Response]:
@@ -368,7 +304,7 @@ class SequenceBatcherSim:
         rows = {}
         for row in parsed:
             sequence = self._admit(row.corrid, row.start)
-            row.state = sequence.state
+            row.states = sequence.states
             rows[sequence.slot] = row
         responses = {}
         for batch in self._batches(rows):
@@ -378,9 +314,11 @@ class SequenceBatcherSim:
         return {corrid: responses[corrid] for corrid in requests}
 
     def _finish(self, row: _Row, response: Response) -> Response:
-        """Hand OUTPUT_STATE back (when the backend does) and free the slot at END."""
+        """Hand each state output back (when the backend does); free the slot at END."""
         if self.updates_state:
-            self._live[row.corrid].state = np.array(response.output_state, copy=True)
+            self._live[row.corrid].states = tuple(
+                np.array(response.states[entry.output_name], copy=True)
+                for entry in self.state_entries)
         if row.end:
             self._release(row.corrid)
         return response

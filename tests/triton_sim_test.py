@@ -3,7 +3,8 @@
 The simulation is what the model-contract tests trust to stand in for
 Triton, so its own behaviour is pinned here to the reference's section 4
 (control values, state creation and hand-back, null requests, batching by
-shape, oldest strategy, Triton's errors), without any generated model.
+shape, oldest strategy, Triton's errors), also for configs with several
+`state` entries, without any generated model.
 """
 
 import pathlib
@@ -30,8 +31,18 @@ sequence_batching {{
   control_input {{ name: "CORRID" control {{ kind: CONTROL_SEQUENCE_CORRID data_type: {corrid} }} }}
   state {{ input_name: "INPUT_STATE" output_name: "OUTPUT_STATE" data_type: {dtype}
           dims: [{dims}] {initial} }}
+  {extra_states}
 }}
 """
+# A second and third state entry (INT32, dims [1]); `{initial}` is each one's initial_state.
+EXTRA_STATE = """state {{ input_name: "INPUT_STATE_{k}" output_name: "OUTPUT_STATE_{k}"
+  data_type: TYPE_INT32 dims: [1] {initial} }}"""
+ZERO_INITIAL = 'initial_state { name: "i" data_type: TYPE_INT32 dims: [1] zero_data: true }'
+
+
+def file_initial(name: str) -> str:
+    """An INT32 [1] initial_state read from initial_state/<name>."""
+    return f'initial_state {{ name: "i" data_type: TYPE_INT32 dims: [1] data_file: "{name}" }}'
 
 
 class Recorder:
@@ -50,6 +61,28 @@ class Recorder:
         return {"OUTPUT": result, "OUTPUT_STATE": result.copy()}
 
 
+class MultiRecorder(Recorder):
+    """Several states: pair k is (k + 1) * X + S_k (gated), OUTPUT the sum over pairs."""
+
+    def __init__(self, pairs: int, gate: bool = True) -> None:
+        """A model of `pairs` state pairs INPUT_STATE[_k] -> OUTPUT_STATE[_k]."""
+        super().__init__(gate)
+        self.pairs = pairs
+
+    def __call__(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Record the feed; compute every pair and the sum."""
+        self.feeds.append(feed)
+        carry = np.logical_and(feed["READY"] != 0, feed["START"] == 0) if self.gate else True
+        outputs = {}
+        for k in range(self.pairs):
+            suffix = f"_{k}" if k else ""
+            scaled = (k + 1) * feed["INPUT"]
+            outputs[f"OUTPUT_STATE{suffix}"] = np.where(
+                carry, scaled + feed[f"INPUT_STATE{suffix}"], scaled)
+        outputs["OUTPUT"] = sum(outputs.values())
+        return outputs
+
+
 class SimTestCase(unittest.TestCase):
     """Writes one model directory per test."""
 
@@ -60,11 +93,17 @@ class SimTestCase(unittest.TestCase):
 
     def sim(self, *, max_batch=4, dtype="TYPE_INT32", dims="1", field="int32_false_true",
             corrid="TYPE_UINT64", strategy="", initial="", platform="onnxruntime_onnx",
-            runner=None, **kwargs) -> triton_sim.SequenceBatcherSim:
-        """Write config.pbtxt from the arguments and wrap `runner` (default a Recorder)."""
+            extra_states=(), runner=None, **kwargs) -> triton_sim.SequenceBatcherSim:
+        """Write config.pbtxt from the arguments and wrap `runner` (default a Recorder).
+
+        `extra_states` holds the initial_state text of each state entry after
+        the first (INPUT_STATE_1, INPUT_STATE_2, ...).
+        """
+        extra = "\n  ".join(EXTRA_STATE.format(k=k, initial=text)
+                            for k, text in enumerate(extra_states, 1))
         (self.dir / "config.pbtxt").write_text(CONFIG.format(
             platform=platform, max_batch=max_batch, dtype=dtype, dims=dims, field=field,
-            corrid=corrid, strategy=strategy, initial=initial))
+            corrid=corrid, strategy=strategy, initial=initial, extra_states=extra))
         self.runner = runner or Recorder()
         return triton_sim.SequenceBatcherSim(self.dir, self.runner, **kwargs)
 
@@ -157,6 +196,92 @@ class StateTest(SimTestCase):
         with self.assertRaisesRegex(triton_sim.SimError, "incomplete string data"):
             self.sim(dtype="TYPE_STRING", initial='initial_state { name: "i" data_type:'
                      ' TYPE_STRING dims: [1] data_file: "f" }')
+
+
+class MultiStateTest(SimTestCase):
+    """Several `state` entries: own initial state, own buffer, own hand-back each."""
+
+    def write_files(self, **values: int) -> None:
+        """initial_state/<name> holding one LE int32 per keyword."""
+        (self.dir / "initial_state").mkdir(exist_ok=True)
+        for name, value in values.items():
+            (self.dir / "initial_state" / name).write_bytes(struct.pack("<i", value))
+
+    def file_sim(self, **kwargs) -> triton_sim.SequenceBatcherSim:
+        """Three INT32 states initialised from files holding 100, 200 and 300."""
+        self.write_files(f0=100, f1=200, f2=300)
+        return self.sim(initial=file_initial("f0"), runner=MultiRecorder(3, gate=False),
+                        extra_states=(file_initial("f1"), file_initial("f2")), **kwargs)
+
+    def states_fed(self) -> List[List[int]]:
+        """(INPUT_STATE, INPUT_STATE_1, INPUT_STATE_2) of each recorded feed, row 0."""
+        names = ("INPUT_STATE", "INPUT_STATE_1", "INPUT_STATE_2")
+        return [[int(f[n].reshape(-1)[0]) for n in names] for f in self.runner.feeds]
+
+    def test_each_state_has_its_own_file_and_hand_back(self):
+        """1, 2, 3 from START: 101/202/303, 103/206/309, 106/212/318; each fed back alone."""
+        sim = self.file_sim()
+        self.assertEqual([e.input_name for e in sim.state_entries],
+                         ["INPUT_STATE", "INPUT_STATE_1", "INPUT_STATE_2"])
+        responses = [sim.infer(1, v, start=v == 1) for v in (1, 2, 3)]
+        states = [[int(a[0, 0]) for a in r.states.values()] for r in responses]
+        self.assertEqual(states, [[101, 202, 303], [103, 206, 309], [106, 212, 318]])
+        self.assertEqual([int(r.output[0, 0]) for r in responses], [606, 618, 636])
+        self.assertEqual(list(responses[0].states),
+                         ["OUTPUT_STATE", "OUTPUT_STATE_1", "OUTPUT_STATE_2"])
+        self.assertIs(responses[0].output_state, responses[0].states["OUTPUT_STATE"])
+        self.assertEqual(self.states_fed(), [[100, 200, 300], [101, 202, 303], [103, 206, 309]])
+
+    def test_start_resets_every_state(self):
+        """A second START gives every entry its own initial value again."""
+        sim = self.file_sim()
+        sim.infer(1, 5, start=True)
+        sim.infer(1, 7, start=True)
+        self.assertEqual(self.states_fed(), [[100, 200, 300], [100, 200, 300]])
+
+    def test_no_hand_back_without_state_update(self):
+        """Backends without StateUpdate: every state input keeps its START value."""
+        sim = self.file_sim(platform="tensorflow_savedmodel", max_batch=0)
+        self.assertFalse(sim.updates_state)
+        for value in (1, 2, 3):
+            sim.infer(1, value, start=value == 1)
+        self.assertEqual(self.states_fed(), [[100, 200, 300]] * 3)
+
+    def test_mixed_initial_states_and_nulls(self):
+        """No initial state (garbage), zero and file entries side by side; nulls pad all."""
+        self.write_files(f2=300)
+        sim = self.sim(runner=MultiRecorder(3, gate=False),
+                       extra_states=(ZERO_INITIAL, file_initial("f2")))
+        sim.step({1: (1, "start"), 2: (2, "start")})
+        sim.step({2: (3, "")})
+        first, second = self.runner.feeds
+        self.assertNotEqual(int(first["INPUT_STATE"][0, 0]), 0)  # uninitialized memory
+        self.assertEqual(first["INPUT_STATE_1"].tolist(), [[0], [0]])
+        self.assertEqual(first["INPUT_STATE_2"].tolist(), [[300], [300]])
+        self.assertEqual(self.controls(second), [(0, 0, 0, 0), (0, 0, 1, 2)])
+        self.assertEqual(second["INPUT_STATE_1"][1:].tolist(), [[4]])  # 2 * 2 + 0
+        self.assertEqual(second["INPUT_STATE_2"][1:].tolist(), [[306]])  # 3 * 2 + 300
+        self.assertEqual({f["INPUT_STATE_2"].shape for f in self.runner.feeds}, {(2, 1)})
+
+    def test_every_state_output_is_required(self):
+        """A model that leaves out one state output fails with its name."""
+        def runner(feed):
+            outputs = MultiRecorder(2)(feed)
+            del outputs["OUTPUT_STATE_1"]
+            return outputs
+
+        sim = self.sim(runner=runner, extra_states=("",))
+        with self.assertRaisesRegex(triton_sim.ModelOutputError, "'OUTPUT_STATE_1' missing"):
+            sim.infer(1, 1, start=True)
+
+    def test_repeated_state_names_refused(self):
+        """Two state entries may not share a tensor name."""
+        (self.dir / "config.pbtxt").write_text(CONFIG.format(
+            platform="onnxruntime_onnx", max_batch=0, dtype="TYPE_INT32", dims="1",
+            field="int32_false_true", corrid="TYPE_UINT64", strategy="", initial="",
+            extra_states=EXTRA_STATE.format(k=1, initial="").replace("_1", "")))
+        with self.assertRaisesRegex(triton_sim.SimError, r"\['INPUT_STATE', 'OUTPUT_STATE'\]"):
+            triton_sim.SequenceBatcherSim(self.dir, Recorder())
 
 
 class BatchingTest(SimTestCase):

@@ -4,11 +4,17 @@ Triton's python backend never hands `OUTPUT_STATE` back to the sequence
 batcher (it has no TRITONBACKEND_StateUpdate call), so on a stock server the
 injected `INPUT_STATE` keeps its start-of-sequence value on every step. This
 model therefore keeps each sequence's running state itself, keyed by the
-`CORRID` control, and returns what the other backends' models compute:
-OUTPUT = OUTPUT_STATE = X + S, element-wise, where S is the running sum
-(reset on START to the configured initial state, or 0 without one). The
-state is dropped on END and evicted after the sequence has been idle for
-twice `max_sequence_idle_microseconds`, so memory stays bounded when a
+`CORRID` control, and returns what the other backends' models compute.
+
+The config's `state` entries are the model's state pairs, k = 0, 1, ... in
+config order (one entry, INPUT_STATE -> OUTPUT_STATE, by default). Pair k
+computes, element-wise, new_k = (k + 1) * X + S_k, where S_k is the pair's
+running state: on START the injected state input (the pair's initial state)
+when the config gives the pair one, else 0; afterwards the previous new_k.
+Each pair's state output returns new_k (when requested) and OUTPUT is the
+sum over the pairs, so a single pair gives OUTPUT = OUTPUT_STATE = X + S.
+The states are dropped on END and evicted after the sequence has been idle
+for twice `max_sequence_idle_microseconds`, so memory stays bounded when a
 client abandons a sequence. Padding (READY=0) requests never touch state.
 
 String models (TYPE_STRING) accumulate numerically: each element is parsed
@@ -47,6 +53,9 @@ _FLAG_KINDS = {
 }
 # Triton's own default when the config leaves the field out.
 _DEFAULT_IDLE_MICROSECONDS = 1_000_000
+# One state pair: its tensor names, its weight k + 1 and whether START seeds it
+# from the injected state input (the config gives it an initial_state).
+StatePair = collections.namedtuple("StatePair", "input output weight has_initial_state")
 # Triton's reaper ends a sequence after one idle period; waiting two keeps a
 # sequence Triton still accepts from ever losing its state here.
 _EVICTION_FACTOR = 2
@@ -91,12 +100,7 @@ class Spec:
                 "sequence_batching has no CONTROL_SEQUENCE_CORRID control; this model keys"
                 " each sequence's state by it, so add one (data_type TYPE_UINT64)"
             )
-        states = batching.get("state", [])
-        if len(states) != 1:
-            raise ConfigError(f"expected exactly one sequence_batching state, got {len(states)}")
-        self.state_input = states[0]["input_name"]
-        self.state_output = states[0]["output_name"]
-        self.has_initial_state = bool(states[0].get("initial_state"))
+        self.state_pairs = _state_pairs(batching.get("state", []))
         idle = int(batching.get("max_sequence_idle_microseconds") or _DEFAULT_IDLE_MICROSECONDS)
         self.idle_seconds = idle / 1e6
 
@@ -109,6 +113,18 @@ class Spec:
             if not values or len(values[0]) != 2:
                 raise ConfigError(f"control '{name}' has no [false, true] value pair")
             self.flags[_FLAG_KINDS[kind]] = (name, values[0][1])
+
+
+def _state_pairs(states):
+    """The StatePair of each config `state` entry, in config order (pair k weighs k + 1)."""
+    if not states:
+        raise ConfigError("sequence_batching declares no state; add at least one state entry")
+    pairs = [StatePair(s["input_name"], s["output_name"], k + 1, bool(s.get("initial_state")))
+             for k, s in enumerate(states)]
+    names = [name for pair in pairs for name in (pair.input, pair.output)]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"state tensor names {names} repeat; each must be distinct")
+    return pairs
 
 
 def _single_tensor(config, kind):
@@ -199,7 +215,7 @@ def _error_response(message):
 
 
 class TritonPythonModel:
-    """Adds each request's INPUT to its sequence's running state."""
+    """Adds (k + 1) times each request's INPUT to state pair k of its sequence."""
 
     def initialize(self, args):
         """Read names and types from the config; start with no sequences.
@@ -228,14 +244,16 @@ class TritonPythonModel:
 
     def _respond(self, request):
         try:
-            data = self._step(request)
+            output, pair_outputs = self._step(request)
         except SequenceError as err:
             return _error_response(str(err))
         except Exception as err:  # noqa: BLE001 - one bad request must not fail its batch
             return _error_response(f"{type(err).__name__}: {err}")
-        outputs = [pb_utils.Tensor(self.spec.output_name, data)]
-        if self.spec.state_output in request.requested_output_names():
-            outputs.append(pb_utils.Tensor(self.spec.state_output, data))
+        outputs = [pb_utils.Tensor(self.spec.output_name, output)]
+        requested = request.requested_output_names()
+        outputs += [pb_utils.Tensor(pair.output, data)
+                    for pair, data in zip(self.spec.state_pairs, pair_outputs, strict=True)
+                    if pair.output in requested]
         return pb_utils.InferenceResponse(output_tensors=outputs)
 
     def _tensor(self, request, name):
@@ -262,39 +280,53 @@ class TritonPythonModel:
         array = self._tensor(request, name)
         return _to_numbers(array) if self.spec.is_string else array.astype(self.spec.dtype)
 
+    def _encode(self, numbers):
+        """Numbers as the I/O type: decimal text for strings, else the model dtype."""
+        if self.spec.is_string:
+            return _to_strings(numbers)
+        return numbers.astype(self.spec.dtype, copy=False)
+
     def _step(self, request):
-        """One request's OUTPUT; advances its sequence's state when READY."""
+        """(OUTPUT, each pair's state output) of a request; advances its sequence when READY."""
         if not self._flag(request, "ready"):
             # Padding request: Triton discards its output; leave every state alone.
-            return np.array(self._tensor(request, self.spec.input_name), copy=True)
+            data = np.array(self._tensor(request, self.spec.input_name), copy=True)
+            return data, [data] * len(self.spec.state_pairs)
         corrid = self._scalar(request, self.spec.corrid)
         x = self._numbers(request, self.spec.input_name)
         if self._flag(request, "start"):
-            state = self._initial_state(request)
+            states = [self._initial_state(request, pair) for pair in self.spec.state_pairs]
         else:
-            state = self.states.get(corrid)
-            if state is None:
+            states = self.states.get(corrid)
+            if states is None:
                 raise SequenceError(
                     f"sequence {corrid} has no running state in this model instance; it was"
                     " never started here or was idle too long: resend it with the START flag"
                 )
-        try:
-            result = x + state
-        except ValueError:
-            raise SequenceError(
-                f"INPUT shape {list(x.shape)} does not broadcast with the sequence's"
-                f" state shape {list(np.shape(state))}"
-            ) from None
-        if not self.spec.is_string:
-            result = result.astype(self.spec.dtype, copy=False)
+        results = [self._advance(x, pair, state)
+                   for pair, state in zip(self.spec.state_pairs, states, strict=True)]
         if self._flag(request, "end"):
             self.states.drop(corrid)
         else:
-            self.states.put(corrid, result)
-        return _to_strings(result) if self.spec.is_string else result
+            self.states.put(corrid, results)
+        total = results[0]
+        for result in results[1:]:
+            total = total + result  # same dtype on both sides: no promotion
+        return self._encode(total), [self._encode(result) for result in results]
 
-    def _initial_state(self, request):
-        """State at START: Triton's injected initial state, else zero."""
-        if self.spec.has_initial_state:
-            return self._numbers(request, self.spec.state_input)
+    def _advance(self, x, pair, state):
+        """The pair's new state: weight * INPUT + its running state, in the model dtype."""
+        try:
+            result = pair.weight * x + state
+        except ValueError:
+            raise SequenceError(
+                f"INPUT shape {list(x.shape)} does not broadcast with the sequence's"
+                f" {pair.input} state shape {list(np.shape(state))}"
+            ) from None
+        return result if self.spec.is_string else result.astype(self.spec.dtype, copy=False)
+
+    def _initial_state(self, request, pair):
+        """A pair's state at START: Triton's injected initial state, else zero."""
+        if pair.has_initial_state:
+            return self._numbers(request, pair.input)
         return 0

@@ -7,9 +7,11 @@ repository, loads every python model in it, and drives them with tritonclient
 over HTTP and gRPC as Triton's QA clients do (reference section 7): single
 sequences, START mid-sequence, parallel sequences on batched models,
 ragged variable-shape sequences, zero and file initial states, strings as
-decimal text, the errors Triton itself returns, and a load run. The stock
-python backend never advances implicit state, so these results prove that
-the model keeps each sequence's state itself. Expected values are literals
+decimal text, the errors Triton itself returns, and a load run; models with
+several state pairs get the issue's worked example, a mid-sequence restart
+and parallel sequences. The stock python backend never advances implicit
+state, so these results prove that the model keeps each sequence's state
+(each pair's) itself. Expected values are literals
 from CONTRACT.md section 3 and the upstream tests, not computed by the code
 under test. Server logs go to $TEST_UNDECLARED_OUTPUTS_DIR when set; a
 failing class prints its server's log tail.
@@ -20,12 +22,9 @@ import signal
 import sys
 import unittest
 
-import numpy as np
-from tritonclient.utils import InferenceServerException
-
 from tests.e2e import sequence_client as client
 from tests.e2e.sequence_client import Step, steps
-from tests.e2e.triton_server import TritonServer
+from tests.e2e.served_repository import ServedRepository
 from tests.repo_location import implicit_repo
 
 # (values, outputs) per correlation id; outputs are the running sums.
@@ -57,81 +56,16 @@ LOAD_SEQUENCES = 64
 LOAD_STEPS = 50
 
 
-def python_models(root, repository):
-    """ModelInfo of every python model the manifest lists in a repository."""
-    manifest = json.loads((root / "manifest.json").read_text())
-    return [
-        client.ModelInfo.from_manifest(entry) for entry in manifest["models"]
-        if entry["repository"] == repository and entry["variant"]["backend"] == "python"
-    ]
-
-
-def _problems(result):
-    return 0 if result is None else len(result.failures) + len(result.errors)
-
-
-class RepositoryChecks:
+class RepositoryChecks(ServedRepository):
     """Checks every python model of one repository; mixed into a TestCase."""
 
-    REPOSITORY = ""
     OFFSET = 0  # initial state value: 100 for the file-initialised repositories
     VARIABLE = False
     LOAD = False
-    failed = False
-
-    @classmethod
-    def setUpClass(cls):
-        """Start a server on the repository and load its python models."""
-        root = implicit_repo(backends=("python",))
-        cls.models = python_models(root, cls.REPOSITORY)
-        if not cls.models:
-            raise AssertionError(
-                f"manifest lists no python models in {cls.REPOSITORY}; configs/matrix.json"
-                " must list 'python' in that repository's backends")
-        cls.server = TritonServer(root / cls.REPOSITORY, label=cls.__name__)
-        cls.addClassCleanup(cls._stop_server)
-        cls.server.start()
-        loader = client.connect("http", cls.server.http_url)
-        for model in cls.models:
-            loader.load_model(model.name)
-        loader.close()
-        cls.connections = {p: client.connect(p, url) for p, url in cls._urls().items()}
-
-    @classmethod
-    def _urls(cls):
-        return {"http": cls.server.http_url, "grpc": cls.server.grpc_url}
-
-    @classmethod
-    def _stop_server(cls):
-        for connection in getattr(cls, "connections", {}).values():
-            connection.close()
-        cls.server.stop()
-        if cls.failed:
-            sys.stderr.write(f"\n{cls.__name__} failed; tritonserver log"
-                             f" {cls.server.log_path} ends:\n{cls.server.log_tail()}\n")
-
-    def run(self, result=None):
-        """Run the test and remember whether it failed (to print the log)."""
-        before = _problems(result)
-        result = super().run(result)
-        if _problems(result) > before:
-            type(self).failed = True
-        return result
-
-    def batched_models(self):
-        """The batched models of the repository (parallel tests need slots)."""
-        models = [m for m in self.models if m.batched]
-        self.assertTrue(models, f"{self.REPOSITORY} has no batched python model")
-        return models
 
     def assert_outputs(self, model, outputs, expected, width=1):
         """Each output must hold expected + OFFSET in every element."""
-        self.assertEqual(len(outputs), len(expected))
-        for index, (output, value) in enumerate(zip(outputs, expected, strict=True)):
-            want = client.tensor(model, value + self.OFFSET, width)
-            self.assertTrue(
-                isinstance(output, np.ndarray) and np.array_equal(output, want),
-                f"{model.name} step {index}: got {output!r}, want {want!r}")
+        self.assert_values(model, outputs, [value + self.OFFSET for value in expected], width)
 
     def check_sequence(self, corrid, sequence, expected, width=1):
         """Send a sequence over HTTP, then gRPC, to every model."""
@@ -151,13 +85,6 @@ class RepositoryChecks:
                 results = client.stream_sequences(self.server.grpc_url, model, sequences)
                 for corrid, (_, expected) in table.items():
                     self.assert_outputs(model, results[corrid], expected, widths.get(corrid, 1))
-
-    def assert_refused(self, message, protocol, model, corrid, step, **options):
-        """The request must fail with Triton's message, leaving the server up."""
-        connection = self.connections[protocol]
-        with self.assertRaises(InferenceServerException) as caught:
-            client.infer(protocol, connection, model, corrid, step, **options)
-        self.assertIn(message, caught.exception.message())
 
     def test_simple_sequence(self):
         """Values 1..9 in one sequence: the running sum ends at 45."""
@@ -291,6 +218,96 @@ class VariableShapeFileStateTest(RepositoryChecks, unittest.TestCase):
     OFFSET = 100
 
 
+# Multi-state repositories (issue "Several implicit states per model"): OUTPUT
+# is the sum over pairs k of (k + 1) * running sum + initial_k (file: 100 * (k + 1)),
+# so per pair count (2 or 3): values 1, 2, 3, 4 from START ...
+MULTI_WORKED = (1, 2, 3, 4)
+# ... and 1, 2, then 42 with START again, then 9 (running sums 1, 3, 42, 51) ...
+MULTI_RESTART = [Step(1, start=True), Step(2), Step(42, start=True), Step(9, end=True)]
+# ... and two parallel sequences (running sums 1, 3, 6, 10 and 10, 30, 60, 100).
+MULTI_PARALLEL = {2001: (1, 2, 3, 4), 2002: (10, 20, 30, 40)}
+MULTI_STATE_EXPECTED = {  # repository -> pair count -> table -> outputs
+    "qa_multi_state_implicit_model_repository": {
+        2: {"worked": (3, 9, 18, 30), "restart": (3, 9, 126, 153),
+            2001: (3, 9, 18, 30), 2002: (30, 90, 180, 300)},
+        3: {"worked": (6, 18, 36, 60), "restart": (6, 18, 252, 306),
+            2001: (6, 18, 36, 60), 2002: (60, 180, 360, 600)},
+    },
+    "qa_multi_state_initial_state_file_implicit_model_repository": {
+        2: {"worked": (303, 309, 318, 330), "restart": (303, 309, 426, 453),
+            2001: (303, 309, 318, 330), 2002: (330, 390, 480, 600)},
+        3: {"worked": (606, 618, 636, 660), "restart": (606, 618, 852, 906),
+            2001: (606, 618, 636, 660), 2002: (660, 780, 960, 1200)},
+    },
+}
+
+
+class MultiStateChecks(ServedRepository):
+    """Checks the python models with several state pairs of one repository."""
+
+    def expected(self, model, table):
+        """The literal outputs of a table for the model's pair count."""
+        return MULTI_STATE_EXPECTED[self.REPOSITORY][model.state_pairs][table]
+
+    def check_each_model(self, corrid, sequence, table):
+        """Send a sequence over HTTP, then gRPC, to every model; compare with a table."""
+        for model in self.models:
+            for protocol, connection in self.connections.items():
+                with self.subTest(model=model.name, protocol=protocol):
+                    outputs = client.run_sequence(protocol, connection, model, corrid, sequence)
+                    self.assert_values(model, outputs, self.expected(model, table))
+
+    def test_every_model_has_several_pairs(self):
+        """The repository holds 2- and 3-pair models, batched and not."""
+        self.assertEqual({(m.state_pairs, m.batched) for m in self.models},
+                         {(2, True), (2, False), (3, True), (3, False)})
+
+    def test_worked_example(self):
+        """INPUT 1, 2, 3, 4: e.g. 3, 9, 18, 30 (2 pairs) or 606, 618, 636, 660 (3, file)."""
+        self.check_each_model(11, steps(MULTI_WORKED), "worked")
+
+    def test_start_resets_every_pair(self):
+        """A second START resets every pair to its initial value."""
+        self.check_each_model(12, MULTI_RESTART, "restart")
+
+    def test_parallel_sequences(self):
+        """Two sequences batched together keep their pairs' states apart."""
+        for model in self.batched_models():
+            with self.subTest(model=model.name):
+                sequences = {c: (steps(v), 1) for c, v in MULTI_PARALLEL.items()}
+                results = client.stream_sequences(self.server.grpc_url, model, sequences)
+                for corrid in MULTI_PARALLEL:
+                    self.assert_values(model, results[corrid], self.expected(model, corrid))
+
+    def test_state_outputs_are_not_outputs(self):
+        """Asking for a state output is Triton's "unexpected inference output" error."""
+        for model in self.models:
+            for k in range(1, model.state_pairs):
+                with self.subTest(model=model.name, output=f"OUTPUT_STATE_{k}"):
+                    self.assert_refused(f"unexpected inference output 'OUTPUT_STATE_{k}'",
+                                        "grpc", model, 13, Step(1, True, True),
+                                        outputs=("OUTPUT", f"OUTPUT_STATE_{k}"))
+
+
+class MultiStateTest(MultiStateChecks, unittest.TestCase):
+    """Two and three state pairs, no initial state."""
+
+    REPOSITORY = "qa_multi_state_implicit_model_repository"
+
+
+class MultiStateFileTest(MultiStateChecks, unittest.TestCase):
+    """Two and three state pairs whose file initial states hold 100 * (k + 1)."""
+
+    REPOSITORY = "qa_multi_state_initial_state_file_implicit_model_repository"
+
+
+def _served_classes(base=ServedRepository):
+    """Every subclass of `base`, at any depth."""
+    for cls in base.__subclasses__():
+        yield cls
+        yield from _served_classes(cls)
+
+
 class CoverageTest(unittest.TestCase):
     """Every python model of the built tree is exercised by a class above."""
 
@@ -299,7 +316,7 @@ class CoverageTest(unittest.TestCase):
         manifest = json.loads((implicit_repo(backends=("python",)) / "manifest.json").read_text())
         built = {e["repository"] for e in manifest["models"]
                  if e["variant"]["backend"] == "python"}
-        tested = {cls.REPOSITORY for cls in RepositoryChecks.__subclasses__()}
+        tested = {cls.REPOSITORY for cls in _served_classes() if cls.REPOSITORY}
         self.assertEqual(built - tested, set())
 
 

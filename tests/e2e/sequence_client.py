@@ -38,12 +38,14 @@ class ModelInfo:
     name: str
     dtype: str
     batched: bool
+    state_pairs: int = 1
 
     @classmethod
     def from_manifest(cls, entry):
         """Build from one `models` entry of manifest.json."""
         variant = entry["variant"]
-        return cls(name=entry["name"], dtype=variant["dtype"], batched=variant["max_batch"] > 0)
+        return cls(name=entry["name"], dtype=variant["dtype"], batched=variant["max_batch"] > 0,
+                   state_pairs=len(variant.get("state_pairs") or [None]))
 
     @property
     def is_string(self):

@@ -7,8 +7,9 @@ initializes `TritonPythonModel` with the model config as Triton passes it
 returns a runner for `tests.triton_sim`. The runner splits a batched feed
 into one request per row, as the python backend hands the model one request
 per batch slot, and stacks the responses back into [B, ...] arrays.
-OUTPUT_STATE is requested along with OUTPUT so the simulation can read it;
-on a real server the model only sees OUTPUT requested.
+Every state output (OUTPUT_STATE, OUTPUT_STATE_1, ...) is requested along
+with OUTPUT so the simulation can read it; on a real server the model only
+sees OUTPUT requested.
 """
 
 import importlib.util
@@ -157,7 +158,7 @@ class PythonModelRunner:
             "model_name": self.config["name"],
         })
         states = self.config["sequence_batching"]["state"]
-        self.outputs = [self.config["output"][0]["name"], states[0]["output_name"]]
+        self.outputs = [self.config["output"][0]["name"]] + [s["output_name"] for s in states]
 
     def requests(self, feed: dict[str, np.ndarray]):
         """One request per batch row (the whole feed when not batched)."""
@@ -178,7 +179,7 @@ class PythonModelRunner:
         return responses
 
     def __call__(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run every model input by name; returns OUTPUT and OUTPUT_STATE."""
+        """Run every model input by name; returns OUTPUT and every state output."""
         responses = self.execute(self.requests(feed))
         results = {}
         for name in self.outputs:

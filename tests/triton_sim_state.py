@@ -1,0 +1,160 @@
+"""The implicit-state buffers of `tests.triton_sim`, as Triton's sequence batcher makes them.
+
+Written from CONTRACT.md section 4 and the reference's section 4.2, not from
+the generators. A config may declare any number of `state` entries; each is
+a `StateEntry` with its own names, type, initial value and data file, and a
+sequence holds one buffer per entry. At START (or when a slot has none) a
+buffer has shape [1] (batched) + state dims with -1 -> 1 and holds zeros,
+the entry's initial-state file's bytes or, without an initial_state, random
+bytes standing in for uninitialized memory (strings: empty).
+
+`SimError`, the simulation's base error, lives here so that both modules
+raise it; `tests.triton_sim` re-exports it.
+"""
+
+import dataclasses
+import math
+import pathlib
+import struct
+from typing import List, Optional, Tuple
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+_NUMPY_TYPES = {
+    "TYPE_BOOL": np.bool_, "TYPE_INT32": np.int32, "TYPE_INT64": np.int64,
+    "TYPE_UINT32": np.uint32, "TYPE_UINT64": np.uint64, "TYPE_FP32": np.float32,
+    "TYPE_STRING": np.object_,
+}
+
+
+class SimError(Exception):
+    """Base class: the simulation cannot go on (bad model, config or use)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+def numpy_type(data_type: int):
+    """The numpy type of a ModelConfig DataType value."""
+    return _NUMPY_TYPES[mc.DataType.Name(data_type)]
+
+
+def parse_bytes_tensor(blob: bytes) -> List[bytes]:
+    """Elements of a serialized BYTES tensor (4-byte LE length + bytes each)."""
+    elements, offset = [], 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise SimError(f"serialized BYTES tensor ends inside a length at byte {offset}")
+        (size,) = struct.unpack_from("<I", blob, offset)
+        offset += 4
+        if offset + size > len(blob):
+            raise SimError(f"incomplete string data: element of {size} bytes at byte {offset}")
+        elements.append(blob[offset:offset + size])
+        offset += size
+    return elements
+
+
+class Garbage:
+    """Stand-in for uninitialized memory: random bytes (strings: empty).
+
+    Floats are random whole numbers of magnitude 1..2**20 instead: raw bytes
+    are tiny (vanishing in a sum) about 40% of the time, and NaN would fail
+    models that gate by multiplication, which the contract allows (reference
+    section 3, robustness note).
+    """
+
+    def __init__(self, seed: int) -> None:
+        """A seeded source, so a failing test fails the same way again."""
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self, shape: Tuple[int, ...], dtype) -> np.ndarray:
+        """An array of `shape` and `dtype` holding garbage."""
+        dtype = np.dtype(dtype)
+        if dtype == np.object_:
+            return np.full(shape, b"", dtype=object)
+        if dtype == np.bool_:
+            return self._rng.integers(0, 2, size=shape).astype(np.bool_)
+        if dtype.kind == "f":
+            sign = self._rng.choice([-1, 1], size=shape)
+            return (sign * self._rng.integers(1, 2**20, size=shape)).astype(dtype)
+        raw = self._rng.bytes(math.prod(shape) * dtype.itemsize)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+@dataclasses.dataclass(frozen=True)
+class StateEntry:
+    """One `state` entry of the config, as Triton prepares it at load time.
+
+    Attributes:
+        input_name: The model input Triton feeds the buffer to.
+        output_name: The model output Triton takes the next buffer from.
+        dtype: numpy type of the buffer.
+        shape: Shape of a fresh buffer ([1] when batched + dims, -1 -> 1).
+        initial: The initial value (zeros or the data file), None without one.
+    """
+
+    input_name: str
+    output_name: str
+    dtype: np.dtype
+    shape: Tuple[int, ...]
+    initial: Optional[np.ndarray]
+
+    def fresh(self, garbage: Garbage) -> np.ndarray:
+        """The buffer a slot gets at START: the initial state, or garbage."""
+        if self.initial is not None:
+            return self.initial.copy()
+        return garbage(self.shape, self.dtype)
+
+
+def _read_data_file(path: pathlib.Path, dtype: np.dtype, shape: Tuple[int, ...]) -> np.ndarray:
+    """An initial-state file: raw row-major values, or a serialized BYTES tensor."""
+    blob, count = path.read_bytes(), math.prod(shape)
+    if dtype == np.object_:
+        elements = parse_bytes_tensor(blob)
+        if len(elements) != count:
+            raise SimError(f"state file {path.name} holds {len(elements)} strings,"
+                           f" expected {count}")
+        return np.array(elements, dtype=object).reshape(shape)
+    if len(blob) < count * dtype.itemsize:
+        raise SimError(f"state file {path.name} has {len(blob)} bytes,"
+                       f" needs {count * dtype.itemsize}")
+    return np.frombuffer(blob[:count * dtype.itemsize], dtype=dtype).reshape(shape).copy()
+
+
+def _initial_value(state, shape: Tuple[int, ...], model_dir: pathlib.Path):
+    """The entry's initial_state as an array of `shape` (None: it has none)."""
+    if not state.initial_state:
+        return None
+    initial = state.initial_state[0]
+    dtype = np.dtype(numpy_type(state.data_type))
+    if math.prod(initial.dims) != math.prod(shape):
+        raise SimError(f"initial_state dims {list(initial.dims)} of '{state.input_name}'"
+                       f" do not fill state {shape}")
+    if initial.zero_data:
+        return np.full(shape, b"", dtype=object) if dtype == np.object_ else np.zeros(
+            shape, dtype)
+    if not initial.data_file:
+        raise SimError(f"initial_state of '{state.input_name}' sets neither zero_data"
+                       " nor data_file")
+    return _read_data_file(model_dir / "initial_state" / initial.data_file, dtype, shape)
+
+
+def state_entries(config: mc.ModelConfig, model_dir: pathlib.Path) -> List[StateEntry]:
+    """Every `state` entry of the config, in config order; names must be distinct."""
+    states = list(config.sequence_batching.state)
+    if not states:
+        raise SimError("sequence_batching declares no state; these are implicit-state models")
+    names = [n for s in states for n in (s.input_name, s.output_name)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SimError(f"state tensor names {repeated} are used by more than one state entry")
+    batch = (1,) if config.max_batch_size > 0 else ()
+    entries = []
+    for state in states:
+        shape = batch + tuple(1 if d == -1 else d for d in state.dims)
+        entries.append(StateEntry(
+            input_name=state.input_name, output_name=state.output_name,
+            dtype=np.dtype(numpy_type(state.data_type)), shape=shape,
+            initial=_initial_value(state, shape, model_dir)))
+    return entries
