@@ -5,29 +5,33 @@ stock server INPUT_STATE never advances: it holds the initial value (zeros,
 the data file) or uninitialized memory on every request. These models
 therefore keep each sequence's running state inside the SavedModel, in a
 hash table keyed by CORRID whose values are `tf.io.serialize_tensor`
-of the state (so variable widths and strings work). Per batch row:
+of the state (so variable widths and strings work); a multi-state variant
+has one such table per state pair. Per batch row and pair k (k = 0 for the
+single INPUT_STATE pair):
 
 - READY=0 (a null request): the row touches no stored state.
 - START, or no stored state: the previous state is the initial value, read
-  from INPUT_STATE when the variant has an initial state, else zero.
+  from the pair's state input when the variant has an initial state, else zero.
 - otherwise the previous state is the stored one.
-- OUTPUT = OUTPUT_STATE = INPUT + previous (a width-1 state broadcasts);
-  strings add as decimal integers ("" counts as 0).
+- the pair's state output = (k + 1) * INPUT + previous (a width-1 state
+  broadcasts); strings add as decimal integers ("" counts as 0).
+- OUTPUT = the sum of the state outputs (OUTPUT = OUTPUT_STATE for one pair).
 - END removes the key; any other ready row stores the new state.
 - a sequence idle for twice max_sequence_idle_microseconds (Triton has
   reaped it by then) is forgotten, so abandoned sequences do not pile up.
 
-Because the model ignores INPUT_STATE except at START, it gives the same
-answers on a backend that does update state.
+Because the model ignores its state inputs except at START, it gives the
+same answers on a backend that does update state.
 
 Stock-server I/O: the backend requires the serving signature to have exactly
 config inputs + sequence controls (INPUT, START, END, READY, CORRID; states do
-not count), yet it feeds every request input, INPUT_STATE included, by name,
-falling back to the raw tensor name when the signature lacks it. So after
-saving, the signature placeholder `serving_default_INPUT_STATE` is renamed to
-`INPUT_STATE` and dropped from the SignatureDef: the backend validates five
-inputs and its `INPUT_STATE:0` feed reaches the model. `tf.saved_model.load`
-still sees all six inputs (it reads the object graph, not the SignatureDef).
+not count), yet it feeds every request input, each state input included, by
+name, falling back to the raw tensor name when the signature lacks it. So
+after saving, each signature placeholder `serving_default_<state input>` is
+renamed to `<state input>` and dropped from the SignatureDef: the backend
+validates five inputs and its `INPUT_STATE:0` feed reaches the model. Every
+state output stays a signature output. `tf.saved_model.load` still sees every
+input (it reads the object graph, not the SignatureDef).
 
 Determinism: function names in `saved_model.pb` carry a process-wide counter,
 so the worker builds each model in a forked child (`FORK_PER_MODEL`).
@@ -37,17 +41,19 @@ its content hashes instead of a random one.
 
 import hashlib
 import pathlib
-from typing import Dict, List
+from types import CellType, CodeType, FunctionType
+from typing import Dict, List, Sequence
 
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2, saved_model_pb2
+from tensorflow.python.saved_model import signature_serialization
 from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 from generators.build_options import BuildOptions
 from generators.dtypes import dtype_info, family_info
-from generators.errors import GeneratorError, UnsupportedVariantError
+from generators.errors import GeneratorError
 from generators.model_config import IDLE_MICROSECONDS
-from generators.variant import STATE_INPUT, STATE_OUTPUT, InitialState, Variant
+from generators.variant import InitialState, StatePair, Variant
 
 # Tells generators/generate_model.py to build each model in a forked child.
 FORK_PER_MODEL = True
@@ -58,13 +64,8 @@ CONTROLS = ("START", "END", "READY")
 # of one that never sent END is forgotten after twice that (as python models do).
 EVICT_AFTER_SECONDS = 2 * IDLE_MICROSECONDS / 1e6
 # numpy dtype names (generators/dtypes.py) -> TensorFlow dtypes.
-_TF_DTYPES = {
-    "float32": tf.float32,
-    "int32": tf.int32,
-    "object": tf.string,
-    "bool": tf.bool,
-    "uint64": tf.uint64,
-}
+_TF_DTYPES = {"float32": tf.float32, "int32": tf.int32, "object": tf.string, "bool": tf.bool,
+              "uint64": tf.uint64}
 
 
 class StateTable(tf.saved_model.experimental.TrackableResource):
@@ -129,13 +130,16 @@ def _data_dims(variant: Variant) -> List:
 
 
 def input_signature(variant: Variant) -> List[tf.TensorSpec]:
-    """TensorSpecs of the serving function, in argument order."""
+    """TensorSpecs of the serving function, in argument order.
+
+    INPUT, one state input per pair, then START, END, READY and CORRID.
+    """
     types = _types(variant)
     data = _batch_dims(variant) + _data_dims(variant)
     control = _batch_dims(variant) + [1]
     return [
         tf.TensorSpec(data, types["data"], name="INPUT"),
-        tf.TensorSpec(data, types["data"], name=STATE_INPUT),
+        *(tf.TensorSpec(data, types["data"], name=pair.input) for pair in variant.state_pairs),
         *(tf.TensorSpec(control, types["control"], name=name) for name in CONTROLS),
         tf.TensorSpec(control, types["corrid"], name="CORRID"),
     ]
@@ -152,6 +156,13 @@ def _accumulate(value: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
     return value + previous
 
 
+def _scaled(value: tf.Tensor, pair_index: int) -> tf.Tensor:
+    """(pair_index + 1) * value; pair 0 adds no op (single-state graphs stay unchanged)."""
+    if pair_index == 0:
+        return value
+    return value * tf.constant(pair_index + 1, value.dtype)
+
+
 class _Step:
     """One execution of a variant: the arithmetic of the module docstring.
 
@@ -160,8 +171,9 @@ class _Step:
     in each forked child.
     """
 
-    def __init__(self, variant: Variant, states: StateTable, last_seen: StateTable) -> None:
-        self.states = states
+    def __init__(self, variant: Variant, states: Sequence[StateTable], last_seen: StateTable):
+        self.pairs = variant.state_pairs
+        self.states = tuple(states)  # one table per state pair
         self.last_seen = last_seen
         self.batched = variant.max_batch > 0
         self.rank = len(variant.shape)
@@ -170,7 +182,7 @@ class _Step:
         self.output_shape = _batch_dims(variant) + _data_dims(variant)
 
     def seed(self, state: tf.Tensor, ready: tf.Tensor) -> tf.Tensor:
-        """Each row's value of a fresh sequence: INPUT_STATE or zero."""
+        """Each row's value of a fresh sequence: the pair's state input or zero."""
         if not self.seed_from_state:
             return tf.zeros([tf.shape(state)[0]] + [1] * self.rank, self.data_type)
         return tf.where(_row_mask(ready, state), state, tf.zeros_like(state))
@@ -193,8 +205,9 @@ class _Step:
         )
 
     def forget(self, keys: tf.Tensor) -> None:
-        """Drop sequences from both tables."""
-        self.states.remove(keys)
+        """Drop sequences from every table."""
+        for table in self.states:
+            table.remove(keys)
         self.last_seen.remove(keys)
 
     def evict_idle(self, now: tf.Tensor) -> None:
@@ -202,37 +215,79 @@ class _Step:
         keys, seen = (tf.reshape(t, [-1]) for t in self.last_seen.export())
         self.forget(tf.boolean_mask(keys, now - seen > EVICT_AFTER_SECONDS))
 
-    def __call__(self, INPUT, INPUT_STATE, START, END, READY, CORRID):  # noqa: N803 - Triton's names
-        """The serving function: OUTPUT and OUTPUT_STATE of one batch."""
+    def outputs(self, news: List[tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """OUTPUT (the sum over the pairs) and each pair's state output."""
+        news = [tf.ensure_shape(n if self.batched else n[0], self.output_shape) for n in news]
+        total = news[0]
+        for new in news[1:]:
+            total = total + new
+        outputs = {"OUTPUT": tf.identity(total)}
+        for pair, new in zip(self.pairs, news, strict=True):
+            outputs[pair.output] = tf.identity(new)
+        return outputs
+
+    def run(self, INPUT, states, START, END, READY, CORRID):  # noqa: N803 - Triton's names
+        """One batch: `states` holds each pair's state input, in config order."""
         value = INPUT if self.batched else INPUT[tf.newaxis]
-        state = INPUT_STATE if self.batched else INPUT_STATE[tf.newaxis]
+        states = [s if self.batched else s[tf.newaxis] for s in states]
         start, end, ready = (tf.cast(tf.reshape(c, [-1]), tf.bool) for c in (START, END, READY))
         keys = _keys(tf.reshape(CORRID, [-1]))
         now = tf.timestamp()
         self.evict_idle(now)
-        stored = self.states.lookup(keys, "")
+        stored = [table.lookup(keys, "") for table in self.states]
         # Null rows carry garbage (maybe unparsable strings): compute on zeros.
         value = tf.where(_row_mask(ready, value), value, tf.zeros_like(value))
-        fresh = start | ~ready | tf.equal(stored, "")
-        new, serialized = self.rows(value, self.seed(state, ready), fresh, stored)
+        news, serialized = [], []
+        for index, (state, stored_k) in enumerate(zip(states, stored, strict=True)):
+            fresh = start | ~ready | tf.equal(stored_k, "")
+            new, text = self.rows(_scaled(value, index), self.seed(state, ready), fresh, stored_k)
+            news.append(new)
+            serialized.append(text)
         kept = tf.boolean_mask(keys, ready & ~end)
-        self.states.insert(kept, tf.boolean_mask(serialized, ready & ~end))
+        for table, text in zip(self.states, serialized, strict=True):
+            table.insert(kept, tf.boolean_mask(text, ready & ~end))
         self.last_seen.insert(kept, tf.fill(tf.shape(kept), now))
         self.forget(tf.boolean_mask(keys, ready & end))
-        new = tf.ensure_shape(new if self.batched else new[0], self.output_shape)
-        return {"OUTPUT": tf.identity(new), STATE_OUTPUT: tf.identity(new)}
+        return self.outputs(news)
+
+    def __call__(self, INPUT, INPUT_STATE, START, END, READY, CORRID):  # noqa: N803 - Triton's names
+        """The serving function of a single-state model: OUTPUT and OUTPUT_STATE."""
+        return self.run(INPUT, [INPUT_STATE], START, END, READY, CORRID)
+
+
+class _MultiStep(_Step):
+    """The serving function of a multi-state model: one state input per pair.
+
+    Its own class so the single-state function keeps its argument list, and
+    with it its bytes; the arguments follow `input_signature`.
+    """
+
+    def __call__(self, *tensors):
+        """OUTPUT and every state output of one batch."""
+        count = len(self.pairs)
+        value, states, controls = tensors[0], tensors[1:1 + count], tensors[1 + count:]
+        return self.run(value, states, *controls)
 
 
 class SequenceModel(tf.Module):
-    """What gets saved: the two tables and the serving function."""
+    """What gets saved: the state tables, the last-seen table and the serving function.
+
+    Pair 0's table is the attribute `states`, pair k's (k >= 1) `states_<k>`,
+    so a single-state model's object graph is unchanged by multi-state support.
+    """
 
     def __init__(self, variant: Variant) -> None:
         """Create the tables and the (not yet traced) serving function."""
         super().__init__(name="sequence_model")
         digest = hashlib.sha256(variant.to_json().encode()).hexdigest()[:16]
-        self.states = StateTable(f"sequence_state_{variant.name}_{digest}", tf.string)
+        tables = []
+        for index in range(len(variant.state_pairs)):
+            suffix = f"_{index}" if index else ""
+            table = StateTable(f"sequence_state_{variant.name}_{digest}{suffix}", tf.string)
+            setattr(self, f"states{suffix}", table)
+            tables.append(table)
         self.last_seen = StateTable(f"sequence_seen_{variant.name}_{digest}", tf.float64)
-        step = _Step(variant, self.states, self.last_seen)
+        step = (_MultiStep if variant.multi_state else _Step)(variant, tables, self.last_seen)
         self.serve = tf.function(step, input_signature=input_signature(variant), autograph=False)
 
 
@@ -247,7 +302,27 @@ def _warm_abc_caches() -> None:
         issubclass(cls, tf.__internal__.CompositeTensor)
 
 
+def _warm_autograph_cache() -> None:
+    """Convert TensorFlow's `signature_wrapper` closure with AutoGraph now, once.
+
+    Saving traces that closure with AutoGraph, which converts it on first use
+    (about 0.03 s per forked child, plus a temporary source file that the
+    child's `os._exit` leaves behind) and caches the result by code object
+    and options. `tf.autograph.to_graph` (tf.function's options) on a
+    stand-in with the same code fills the cache for every child. Pure
+    Python: no op runs and no function uid is taken, so no byte changes.
+    """
+    code = next((c for c in signature_serialization.canonicalize_signatures.__code__.co_consts
+                 if isinstance(c, CodeType) and c.co_name == "signature_wrapper"), None)
+    if code is None:  # another TensorFlow version: just slower
+        return
+    cells = tuple(CellType(None) for _ in code.co_freevars)
+    tf.autograph.to_graph(
+        FunctionType(code, signature_serialization.__dict__, code.co_name, None, cells))
+
+
 _warm_abc_caches()
+_warm_autograph_cache()
 
 
 def _row_mask(flags: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -262,27 +337,36 @@ def _keys(corrid: tf.Tensor) -> tf.Tensor:
     return tf.cast(corrid, tf.int64)
 
 
-def _expose_state_input(export_dir: pathlib.Path) -> None:
-    """Rename the INPUT_STATE placeholder to `INPUT_STATE`, off the SignatureDef."""
-    path = export_dir / "saved_model.pb"
-    saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
-    meta_graph = saved_model.meta_graphs[0]
-    old = f"{SIGNATURE_KEY}_{STATE_INPUT}"
+def _expose_state_input(meta_graph, name: str) -> None:
+    """Rename the placeholder of state input `name` to `name`, off the SignatureDef."""
+    old = f"{SIGNATURE_KEY}_{name}"
+    if any(node.name == name for node in meta_graph.graph_def.node):
+        raise GeneratorError(
+            f"state input '{name}' clashes with a node of the saved graph; rename the state pair"
+        )
     for node in meta_graph.graph_def.node:
         if node.name == old:
-            node.name = STATE_INPUT
-        for index, name in enumerate(node.input):
-            if name == old or name.startswith(old + ":"):
-                node.input[index] = STATE_INPUT + name[len(old):]
+            node.name = name
+        for index, source in enumerate(node.input):
+            if source == old or source.startswith(old + ":"):
+                node.input[index] = name + source[len(old):]
     signature_inputs = meta_graph.signature_def[SIGNATURE_KEY].inputs
-    if STATE_INPUT not in signature_inputs or not any(
-        node.name == STATE_INPUT for node in meta_graph.graph_def.node
+    if name not in signature_inputs or not any(
+        node.name == name for node in meta_graph.graph_def.node
     ):
         raise GeneratorError(
-            f"TensorFlow {tf.__version__} saved no placeholder '{old}'; the INPUT_STATE"
+            f"TensorFlow {tf.__version__} saved no placeholder '{old}'; the state-input"
             " rename in generators/savedmodel_builder.py needs updating for this version"
         )
-    del signature_inputs[STATE_INPUT]
+    del signature_inputs[name]
+
+
+def _expose_state_inputs(export_dir: pathlib.Path, pairs: Sequence[StatePair]) -> None:
+    """Feed every state input by its raw name (module docstring, stock-server I/O)."""
+    path = export_dir / "saved_model.pb"
+    saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for pair in pairs:
+        _expose_state_input(saved_model.meta_graphs[0], pair.input)
     path.write_bytes(saved_model.SerializeToString(deterministic=True))
 
 
@@ -302,20 +386,16 @@ def write_model(variant: Variant, options: BuildOptions, version_dir: pathlib.Pa
     """Write `model.savedmodel/` into the version directory.
 
     Args:
-        variant: the model to build (any dtype, shape, batching, initial state).
+        variant: the model to build (any dtype, shape, batching, initial state,
+            state pairs).
         options: generator options (none apply to SavedModels).
         version_dir: existing, empty version directory (`<model>/1`).
     """
     del options  # ONNX-only options
-    if getattr(variant, "multi_state", False):
-        raise UnsupportedVariantError(
-            f"savedmodel models keep one state (INPUT_STATE/OUTPUT_STATE); variant"
-            f" '{variant.name}' asks for several state_pairs; drop state_pairs for savedmodel"
-        )
     export_dir = version_dir / MODEL_DIR
     model = SequenceModel(variant)
     tf.saved_model.save(model, str(export_dir), signatures={SIGNATURE_KEY: model.serve})
-    _expose_state_input(export_dir)
+    _expose_state_inputs(export_dir, variant.state_pairs)
     # TensorFlow leaves an empty assets/ folder; empty folders do not survive a
     # Bazel remote-cache round trip, so drop it (rmdir fails if it has files).
     assets = export_dir / "assets"

@@ -4,7 +4,8 @@ Models are built in this process, then driven with hand-written request
 batches through tests/runners/savedmodel_runner.py, which feeds them the way
 Triton's tensorflow backend does. The backend never updates INPUT_STATE, so
 every request carries the value Triton injects at the start of a sequence:
-garbage (no initial state; "" for strings), zero, or the file's 100.
+garbage (no initial state; "" for strings), zero, or the file's 100 (200,
+300 for the second and third state pair of a multi-state model).
 Expected values are the contract's literals, never computed here.
 
 Byte determinism and the written files are tested in
@@ -32,7 +33,7 @@ from generators import savedmodel_builder
 from generators.build_options import BuildOptions
 from generators.dtypes import dtype_info
 from generators.model_config import parse_config
-from generators.variant import Backend, DType, InitialState, Variant
+from generators.variant import Backend, DType, InitialState, StatePair, Variant
 from generators.writer import write_model_dir
 from tests.runners import savedmodel_runner
 
@@ -46,9 +47,16 @@ _CONTROL_TYPES = {"fp32_false_true": "TYPE_FP32", "int32_false_true": "TYPE_INT3
                   "bool_false_true": "TYPE_BOOL"}
 
 
-def _variant(dtype: str, shape=(1,), max_batch: int = 8, initial: str = "none") -> Variant:
+_PAIRS = tuple(StatePair(f"INPUT_STATE{s}", f"OUTPUT_STATE{s}") for s in ("", "_1", "_2"))
+# What Triton injects as pair k's state input with a file initial state.
+_FILE_STATES = (100, 200, 300)
+
+
+def _variant(dtype: str, shape=(1,), max_batch: int = 8, initial: str = "none",
+             pairs: int = 1) -> Variant:
     return Variant(backend=Backend.SAVEDMODEL, dtype=DType(dtype), shape=tuple(shape),
-                   max_batch=max_batch, initial_state=InitialState(initial))
+                   max_batch=max_batch, initial_state=InitialState(initial),
+                   state_pairs=_PAIRS[:pairs])
 
 
 VARIANTS = {
@@ -63,6 +71,10 @@ VARIANTS = {
     "object_variable_file": _variant("object", shape=(-1,), initial="file"),
     "bool": _variant("bool"),
     "bool_nobatch_zero": _variant("bool", max_batch=0, initial="zero"),
+    "int32_states2": _variant("int32", pairs=2),
+    "float32_states2_file": _variant("float32", initial="file", pairs=2),
+    "int32_nobatch_states3_file": _variant("int32", max_batch=0, initial="file", pairs=3),
+    "float32_nobatch_states3": _variant("float32", max_batch=0, pairs=3),
 }
 _ROOT_DIR: Optional[pathlib.Path] = None
 
@@ -105,10 +117,10 @@ def _garbage(variant: Variant, rows: int, width: int) -> np.ndarray:
     return RNG.integers(-2**31, 2**31 - 1, size=(rows, width), dtype=np.int32)
 
 
-def _injected_state(variant: Variant, rows: int) -> np.ndarray:
-    """INPUT_STATE as Triton's tensorflow backend passes it on every request."""
+def _injected_state(variant: Variant, rows: int, pair_index: int = 0) -> np.ndarray:
+    """A state input as Triton's tensorflow backend passes it on every request."""
     if variant.initial_state is InitialState.FILE:
-        return _data(variant, [100] * rows, 1)
+        return _data(variant, [_FILE_STATES[pair_index]] * rows, 1)
     if variant.dtype is DType.OBJECT:  # Triton zero-fills string states: ""
         return np.full((rows, 1), b"", dtype=object)
     if variant.initial_state is InitialState.ZERO:
@@ -127,14 +139,15 @@ def make_inputs(variant: Variant, slots: List[Optional[Req]], width: int = 1) ->
     def flags(values):
         return np.array(values, dtype=control).reshape(-1, 1)
 
-    inputs = {
-        "INPUT": data,
-        "INPUT_STATE": _injected_state(variant, len(slots)),
+    inputs = {"INPUT": data}
+    for index, pair in enumerate(variant.state_pairs):
+        inputs[pair.input] = _injected_state(variant, len(slots), index)
+    inputs.update({
         "START": flags([bool(s and s.start) for s in slots]),
         "END": flags([bool(s and s.end) for s in slots]),
         "READY": flags([s is not None for s in slots]),
         "CORRID": np.array([s.corrid if s else 0 for s in slots], dtype=np.uint64).reshape(-1, 1),
-    }
+    })
     if variant.max_batch == 0:
         inputs = {name: value[0] for name, value in inputs.items()}
     return inputs
@@ -156,26 +169,38 @@ class _ModelTestCase(unittest.TestCase):
         self.addCleanup(runner.close)
         return runner, VARIANTS[key]
 
-    def step(self, model, slots, width=1) -> list:
-        """Run one execution of a (runner, variant); returns OUTPUT rows.
-
-        Also checks that OUTPUT_STATE equals OUTPUT.
-        """
+    def step_outputs(self, model, slots, width=1) -> Dict[str, list]:
+        """Run one execution of a (runner, variant); returns every output's rows."""
         runner, variant = model
         outputs = runner(make_inputs(variant, slots, width))
-        self.assertEqual(_plain(outputs["OUTPUT"]), _plain(outputs["OUTPUT_STATE"]))
-        return _plain(outputs["OUTPUT"])
+        self.assertEqual(set(outputs), {"OUTPUT", *(p.output for p in variant.state_pairs)})
+        return {name: _plain(value) for name, value in outputs.items()}
 
-    def sequence(self, key: str, values, corrid: int = 5, width: int = 1) -> list:
-        """One sequence in slot 0 (START first, END last); each step's row 0."""
+    def step(self, model, slots, width=1) -> list:
+        """Run one execution; returns OUTPUT rows (single state: equal to OUTPUT_STATE's)."""
+        outputs = self.step_outputs(model, slots, width)
+        if not model[1].multi_state:
+            self.assertEqual(outputs["OUTPUT"], outputs["OUTPUT_STATE"])
+        return outputs["OUTPUT"]
+
+    def sequence_outputs(self, key: str, values, corrid: int = 5, width: int = 1) -> Dict:
+        """One sequence in slot 0 (START first, END last); each output's row 0 per step."""
         model = self.model(key)
         last = len(values) - 1
         slots = [None] * max(1, model[1].max_batch // 2)
-        rows = []
+        rows: Dict[str, list] = {}
         for index, value in enumerate(values):
             slots[0] = Req(corrid, value, start=index == 0, end=index == last)
-            rows.append(self.step(model, slots, width)[0])
+            outputs = self.step_outputs(model, slots, width)
+            if not model[1].multi_state:
+                self.assertEqual(outputs["OUTPUT"], outputs["OUTPUT_STATE"])
+            for name, output in outputs.items():
+                rows.setdefault(name, []).append(output[0])
         return rows
+
+    def sequence(self, key: str, values, corrid: int = 5, width: int = 1) -> list:
+        """One sequence in slot 0 (START first, END last); each step's OUTPUT row 0."""
+        return self.sequence_outputs(key, values, corrid, width)["OUTPUT"]
 
 
 def _type_name(data_type: int) -> str:
@@ -216,16 +241,23 @@ class SignatureTest(unittest.TestCase):
             spec = signature.outputs[output.name]
             self.assertEqual([d.size for d in spec.tensor_shape.dim], batch + list(output.dims))
             self.assertEqual(spec.dtype, _TF_TYPES[_type_name(output.data_type)])
-        # INPUT_STATE is fed by its raw name: a placeholder the call consumes.
-        state = config.sequence_batching.state[0]
+        states = config.sequence_batching.state
+        self.assertEqual(set(signature.outputs), {"OUTPUT", *(s.output_name for s in states)})
+        for state in states:
+            self._check_state(graph, signature, state, batch)
+
+    def _check_state(self, graph, signature, state, batch: list) -> None:
+        """A state input is fed by its raw name: a placeholder the call consumes."""
         node = next(n for n in graph.graph_def.node if n.name == state.input_name)
         self.assertEqual(node.op, "Placeholder")
         self.assertEqual(node.attr["dtype"].type, _TF_TYPES[_type_name(state.data_type)])
         self.assertTrue(any(state.input_name in n.input for n in graph.graph_def.node))
-        self.assertIn("OUTPUT_STATE", signature.outputs)
+        spec = signature.outputs[state.output_name]
+        self.assertEqual([d.size for d in spec.tensor_shape.dim], batch + list(state.dims))
+        self.assertEqual(spec.dtype, _TF_TYPES[_type_name(state.data_type)])
 
     def test_every_variant_passes_the_backend_load_checks(self):
-        """Input count, control shapes and types, exact output dims, INPUT_STATE feed."""
+        """Input count, control shapes and types, exact output dims, state input feeds."""
         for key in VARIANTS:
             with self.subTest(key):
                 self._check(_ROOT_DIR / key)
@@ -384,6 +416,96 @@ class StateUpdatingBackendTest(_ModelTestCase):
         self.assertEqual(self._run("int32_file"), [[101], [103], [106], [110]])
 
 
+class MultiStateTest(_ModelTestCase):
+    """Several state pairs: pair k adds (k + 1) * INPUT, OUTPUT is the sum."""
+
+    def test_two_pairs_no_initial_state(self):
+        """1, 2, 3, 4: pairs 1, 3, 6, 10 and 2, 6, 12, 20; OUTPUT 3, 9, 18, 30."""
+        self.assertEqual(self.sequence_outputs("int32_states2", [1, 2, 3, 4]), {
+            "OUTPUT": [[3], [9], [18], [30]],
+            "OUTPUT_STATE": [[1], [3], [6], [10]],
+            "OUTPUT_STATE_1": [[2], [6], [12], [20]],
+        })
+
+    def test_two_pairs_file(self):
+        """Files 100, 200: pairs 101 .. 110 and 202 .. 220; OUTPUT 303 .. 330."""
+        self.assertEqual(self.sequence_outputs("float32_states2_file", [1, 2, 3, 4]), {
+            "OUTPUT": [[303.0], [309.0], [318.0], [330.0]],
+            "OUTPUT_STATE": [[101.0], [103.0], [106.0], [110.0]],
+            "OUTPUT_STATE_1": [[202.0], [206.0], [212.0], [220.0]],
+        })
+
+    def test_three_pairs_no_initial_state_nobatch(self):
+        """Three pairs, float NaN garbage states: OUTPUT 6, 18, 36, 60."""
+        self.assertEqual(self.sequence_outputs("float32_nobatch_states3", [1, 2, 3, 4]), {
+            "OUTPUT": [[6.0], [18.0], [36.0], [60.0]],
+            "OUTPUT_STATE": [[1.0], [3.0], [6.0], [10.0]],
+            "OUTPUT_STATE_1": [[2.0], [6.0], [12.0], [20.0]],
+            "OUTPUT_STATE_2": [[3.0], [9.0], [18.0], [30.0]],
+        })
+
+    def test_three_pairs_file_nobatch(self):
+        """Files 100, 200, 300: OUTPUT 606, 618, 636, 660."""
+        self.assertEqual(self.sequence_outputs("int32_nobatch_states3_file", [1, 2, 3, 4]), {
+            "OUTPUT": [[606], [618], [636], [660]],
+            "OUTPUT_STATE": [[101], [103], [106], [110]],
+            "OUTPUT_STATE_1": [[202], [206], [212], [220]],
+            "OUTPUT_STATE_2": [[303], [309], [318], [330]],
+        })
+
+    def test_start_mid_sequence_resets_every_pair(self):
+        """1, 2, 42 (start), 9: OUTPUT 6, 18, 252, 306."""
+        model = self.model("float32_nobatch_states3")
+        values = [Req(4566, 1, start=True), Req(4566, 2), Req(4566, 42, start=True),
+                  Req(4566, 9, end=True)]
+        outputs = [self.step_outputs(model, [r]) for r in values]
+        self.assertEqual([o["OUTPUT"][0] for o in outputs], [[6.0], [18.0], [252.0], [306.0]])
+        self.assertEqual([o["OUTPUT_STATE_2"][0] for o in outputs],
+                         [[3.0], [9.0], [126.0], [153.0]])
+
+    def test_interleaved_sequences_with_null_rows(self):
+        """Three sequences in moving slots, null rows (one carrying a live id) between."""
+        model = self.model("int32_states2")
+        steps = [
+            [Req(987, 1, start=True), Req(988, 0, start=True), None, None],
+            [Req(987, 2), Req(988, 9), None, Req(1003, 111, start=True)],
+            [Req(988, 5), Req(987, 3), None, Req(1003, 113, end=True)],
+            [Req(987, 4, end=True), Req(988, 13, end=True), None, None],
+        ]
+        outputs = []
+        for slots in steps:
+            outputs.append(self.step_outputs(model, slots))
+            null = make_inputs(model[1], [None, None])  # READY=0 with a live id and flags
+            null["CORRID"][:] = 988
+            null["START"][:] = null["END"][:] = 1
+            model[0](null)
+        rows = {987: (0, 0, 1, 0), 988: (1, 1, 0, 1), 1003: (None, 3, 3, None)}
+
+        def picked(corrid, name):
+            return [out[name][row] for out, row in zip(outputs, rows[corrid], strict=True)
+                    if row is not None]
+
+        self.assertEqual(picked(987, "OUTPUT"), [[3], [9], [18], [30]])
+        self.assertEqual(picked(987, "OUTPUT_STATE"), [[1], [3], [6], [10]])
+        self.assertEqual(picked(987, "OUTPUT_STATE_1"), [[2], [6], [12], [20]])
+        self.assertEqual(picked(988, "OUTPUT"), [[0], [27], [42], [81]])
+        self.assertEqual(picked(988, "OUTPUT_STATE"), [[0], [9], [14], [27]])
+        self.assertEqual(picked(988, "OUTPUT_STATE_1"), [[0], [18], [28], [54]])
+        self.assertEqual(picked(1003, "OUTPUT"), [[333], [672]])
+        self.assertEqual(picked(1003, "OUTPUT_STATE_1"), [[222], [448]])
+
+    def test_state_updating_backend(self):
+        """Each state output fed back as its pair's input: still 606 .. 660."""
+        runner, variant = self.model("int32_nobatch_states3_file")
+        fed, totals = {}, []
+        for index, value in enumerate([1, 2, 3, 4]):
+            inputs = make_inputs(variant, [Req(5, value, start=index == 0, end=index == 3)])
+            outputs = runner({**inputs, **fed})
+            fed = {pair.input: outputs[pair.output] for pair in variant.state_pairs}
+            totals.append(_plain(outputs["OUTPUT"])[0])
+        self.assertEqual(totals, [[606], [618], [636], [660]])
+
+
 class EvictionTest(_ModelTestCase):
     """Sequences that never send END are forgotten once idle too long."""
 
@@ -422,6 +544,20 @@ class EagerLoadTest(unittest.TestCase):
                                                          end=index == 3)])
                 last[key] = signature(**inputs)["OUTPUT"].numpy().tolist()
         self.assertEqual(last, {"int32": [[10]], "int32_file": [[110]]})
+
+    def test_multi_state_signature_keeps_every_state_input(self):
+        """Two pairs, eagerly loaded: seven inputs; 1, 2, 3, 4 -> OUTPUT 30."""
+        model = tf.saved_model.load(str(_ROOT_DIR / "int32_states2" / "1" / "model.savedmodel"))
+        signature = model.signatures["serving_default"]
+        self.assertEqual(set(signature.structured_input_signature[1]),
+                         {"INPUT", "INPUT_STATE", "INPUT_STATE_1", "START", "END", "READY",
+                          "CORRID"})
+        for index, value in enumerate([1, 2, 3, 4]):
+            inputs = make_inputs(VARIANTS["int32_states2"],
+                                 [Req(5, value, start=index == 0, end=index == 3)])
+            outputs = {k: v.numpy().tolist() for k, v in signature(**inputs).items()}
+        self.assertEqual(outputs, {"OUTPUT": [[30]], "OUTPUT_STATE": [[10]],
+                                   "OUTPUT_STATE_1": [[20]]})
 
 
 if __name__ == "__main__":

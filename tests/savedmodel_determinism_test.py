@@ -7,11 +7,14 @@ ways, each in its own fresh interpreter with its own hash seed:
 - by the Bazel persistent worker, first and again after another model;
 - by a one-shot `savedmodel_generator --spec ... --out ...` process;
 - by the standalone CLI (`gen_qa_implicit_models --all --savedmodel`) on a
-  two-model matrix, as its second model.
+  three-model matrix, as its second model.
 
 All four trees must be byte-identical, and the model must still load and
-answer. fingerprint.pb must agree with what TensorFlow computes from the
-saved files (only its random uuid replaced), and no folder may be empty.
+answer. A multi-state variant (two state pairs) is built by the worker, last,
+and by the CLI, last of three: both trees must match too. fingerprint.pb
+must agree with what TensorFlow computes from the saved files (only its
+random uuid replaced), no folder may be empty, and no process may leave a
+file in its temporary directory (forked children exit without cleanup).
 
 Run: `python -m unittest tests.savedmodel_determinism_test` or as a script.
 """
@@ -29,27 +32,34 @@ from typing import List
 import numpy as np
 
 from generators.manifest import file_digests
-from generators.variant import Backend, DType, InitialState, Variant
+from generators.variant import Backend, DType, InitialState, StatePair, Variant
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VARIANT = Variant(backend=Backend.SAVEDMODEL, dtype=DType.OBJECT, shape=(-1,), max_batch=8,
                   initial_state=InitialState.FILE)
 OTHER = Variant(backend=Backend.SAVEDMODEL, dtype=DType.INT32, shape=(1,), max_batch=8)
+MULTI = Variant(backend=Backend.SAVEDMODEL, dtype=DType.FLOAT32, shape=(1,), max_batch=0,
+                initial_state=InitialState.FILE,
+                state_pairs=(StatePair("INPUT_STATE", "OUTPUT_STATE"),
+                             StatePair("INPUT_STATE_1", "OUTPUT_STATE_1")))
 EXPORT_DIR = pathlib.Path("1") / "model.savedmodel"
-# The CLI on a two-model matrix: the int32 model first, then VARIANT.
+# The CLI on a three-model matrix: the int32 model first, then VARIANT, then MULTI.
 _CLI = """
 import sys
 from generators import gen_qa_implicit_models, matrix
 repo = {"name": "repo", "shape": [-1], "max_batch": [8], "initial_state": "file",
         "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["int32", "object"]}
-gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo]})
+multi = {"name": "multi", "shape": [1], "max_batch": [0], "initial_state": "file",
+         "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["float32"],
+         "state_pair_sets": [[["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE_1", "OUTPUT_STATE_1"]]]}
+gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo, multi]})
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--savedmodel"]))
 """
 _GENERATOR = ["-m", "generators.savedmodel_generator"]
 
 
-def _spawn(args: List[str], seed: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED=seed)
+def _spawn(args: List[str], seed: str, tmp: pathlib.Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED=seed, TMPDIR=str(tmp))
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -63,7 +73,7 @@ def _finish(process: subprocess.Popen, payload: bytes = b"") -> str:
 
 def _worker_payload(out: pathlib.Path) -> bytes:
     """Bazel's JSON work requests, back to back without newlines."""
-    requests = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again")]
+    requests = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again"), (MULTI, "multi")]
     return "".join(
         json.dumps({"arguments": ["--spec", v.to_json(), "--out", str(out / d)], "requestId": i})
         for i, (v, d) in enumerate(requests, 1)).encode()
@@ -76,10 +86,12 @@ class DeterminismTest(unittest.TestCase):
     def setUpClass(cls) -> None:
         """Build the variant the four ways, concurrently."""
         cls.out = pathlib.Path(tempfile.mkdtemp(prefix="savedmodel_determinism."))
+        cls.tmp = cls.out / "tmp"
+        cls.tmp.mkdir()
         fresh = _spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
-                       "1")
-        cli = _spawn(["-c", _CLI, str(cls.out / "cli")], "2")
-        worker = _spawn([*_GENERATOR, "--persistent_worker"], "3")
+                       "1", cls.tmp)
+        cli = _spawn(["-c", _CLI, str(cls.out / "cli")], "2", cls.tmp)
+        worker = _spawn([*_GENERATOR, "--persistent_worker"], "3", cls.tmp)
         cls.responses = [json.loads(line)
                          for line in _finish(worker, _worker_payload(cls.out)).splitlines()]
         _finish(fresh)
@@ -92,8 +104,8 @@ class DeterminismTest(unittest.TestCase):
         shutil.rmtree(cls.out, ignore_errors=True)
 
     def test_worker_answers_every_request(self):
-        """Three requests, three successful responses."""
-        self.assertEqual([r["exitCode"] for r in self.responses], [0, 0, 0], self.responses)
+        """Four requests, four successful responses."""
+        self.assertEqual([r["exitCode"] for r in self.responses], [0, 0, 0, 0], self.responses)
         self.assertIn((EXPORT_DIR / "saved_model.pb").as_posix(), self.first)
 
     def test_worker_children_agree(self):
@@ -108,11 +120,21 @@ class DeterminismTest(unittest.TestCase):
         """The standalone CLI writes the worker's bytes (as its second model)."""
         self.assertEqual(file_digests(self.out / "cli" / "repo" / VARIANT.name), self.first)
 
+    def test_cli_agrees_on_multi_state(self):
+        """The CLI's multi-state model equals the worker's, initial-state files included."""
+        worker = file_digests(self.out / "multi")
+        self.assertIn("initial_state/input_state_1_data", worker)
+        self.assertEqual(file_digests(self.out / "cli" / "multi" / MULTI.name), worker)
+
     def test_no_empty_directories(self):
         """Empty folders would not survive a Bazel remote-cache round trip."""
         for path in (self.out / "first").rglob("*"):
             if path.is_dir():
                 self.assertTrue(any(path.iterdir()), f"{path} is empty")
+
+    def test_no_temporary_files_left(self):
+        """No AutoGraph source file (or other temporary) outlives the processes."""
+        self.assertEqual(sorted(p.name for p in self.tmp.iterdir()), [])
 
     def test_fingerprint_matches_the_saved_files(self):
         """Every hash matches a fresh computation; only the random uuid differs."""

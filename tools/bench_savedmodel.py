@@ -1,10 +1,11 @@
 """Times building every savedmodel variant three ways, side by side.
 
-    python3 tools/bench_savedmodel.py [--out DIR] [--skip-fresh]
+    python3 tools/bench_savedmodel.py [--out DIR] [--skip-fresh] [--multi-state]
 
-The variants are the matrix's direct-strategy repositories (configs/
-matrix.json) with the savedmodel backend: fixed [1] batch and nobatch,
-variable [-1] batch, initial state none/zero/file, four dtypes (36 models).
+The variants are the savedmodel models of the matrix (configs/matrix.json):
+fixed [1] batch and nobatch, variable [-1] batch, initial state
+none/zero/file, four dtypes (36 models). `--multi-state` adds the matrix's
+multi-state repositories built with the savedmodel backend (16 more).
 
 - one process: one interpreter imports TensorFlow and builds every model in
   a loop (fastest, but saved_model.pb then depends on build order);
@@ -44,13 +45,14 @@ for spec, out in json.load(sys.stdin):
 """
 
 
-def savedmodel_variants() -> List[Variant]:
-    """The matrix's direct-strategy repositories, built with the savedmodel backend."""
+def savedmodel_variants(multi_state: bool = False) -> List[Variant]:
+    """The matrix's savedmodel models; with multi_state, also its multi-state repositories."""
     matrix = load_matrix()
     repositories = [
         dict(repo, backends=["savedmodel"])
         for repo in matrix["repositories"]
-        if repo["strategy"] == Strategy.DIRECT.value
+        if "savedmodel" in repo["backends"]
+        or (multi_state and "state_pair_sets" in repo and repo["strategy"] == Strategy.DIRECT.value)
     ]
     entries = expand(dict(matrix, repositories=repositories))
     return [entry.variant for entry in entries]
@@ -116,9 +118,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, help="keep the trees here (default: temp)")
     parser.add_argument("--skip-fresh", action="store_true", help="skip the slow fresh mode")
+    parser.add_argument("--multi-state", dest="multi_state", action="store_true",
+                        help="add the multi-state repositories, built as savedmodel")
     args = parser.parse_args(argv)
     out = args.out or pathlib.Path(tempfile.mkdtemp(prefix="bench_savedmodel."))
-    variants = savedmodel_variants()
+    variants = savedmodel_variants(args.multi_state)
     print(f"{len(variants)} savedmodel variants, trees under {out}")
     modes = {name: _jobs(variants, out / name) for name in ("one_process", "worker", "fresh")}
     one = _timed("one process, no fork", run_in_process, modes["one_process"])

@@ -3,9 +3,10 @@
 The backend loads `<model>/1/model.savedmodel` with TensorFlow's SavedModel
 loader into one session per instance and, for every execution, feeds each
 request input by the tensor name its `serving_default` signature gives it,
-or by the raw input name when the signature lacks it (that is how the
-INPUT_STATE that Triton attaches reaches these models), and fetches the
-signature's output tensors. This runner does the same through
+or by the raw input name when the signature lacks it (that is how the state
+inputs that Triton attaches, INPUT_STATE and any further pairs', reach these
+models), and fetches the signature's output tensors: OUTPUT and every state
+output. This runner does the same through
 `tf.compat.v1`, so a test passing here exercises the stock-server I/O path.
 `tf.saved_model.load` also works with these models (see
 tests/savedmodel_builder_test.py); it is not used here because it bypasses
@@ -19,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 
 SIGNATURE_KEY = "serving_default"
-OUTPUTS = ("OUTPUT", "OUTPUT_STATE")
 
 
 class SavedModelRunner:
@@ -35,14 +35,14 @@ class SavedModelRunner:
             )
         signature = meta_graph.signature_def[SIGNATURE_KEY]
         self._input_names = {key: value.name for key, value in signature.inputs.items()}
-        self._output_names = {key: signature.outputs[key].name for key in OUTPUTS}
+        self._output_names = {key: value.name for key, value in signature.outputs.items()}
 
     def feed_name(self, name: str) -> str:
         """Tensor fed for a request input: the signature's, else `<name>:0`."""
         return self._input_names.get(name, f"{name}:0")
 
     def __call__(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Run one execution; returns OUTPUT and OUTPUT_STATE as numpy arrays."""
+        """Run one execution; returns every signature output as a numpy array."""
         feeds = {self.feed_name(name): value for name, value in inputs.items()}
         return self._session.run(self._output_names, feeds)
 
@@ -58,8 +58,9 @@ def load(model_dir: pathlib.Path) -> Callable[[Dict[str, np.ndarray]], Dict[str,
         model_dir: a generated model directory (holding config.pbtxt and 1/).
 
     Returns:
-        A callable taking every input (INPUT, INPUT_STATE, START, END, READY,
-        CORRID; with a leading batch dimension when max_batch_size > 0) and
-        returning {"OUTPUT": ..., "OUTPUT_STATE": ...}.
+        A callable taking every input (INPUT, each state input such as
+        INPUT_STATE, START, END, READY, CORRID; with a leading batch dimension
+        when max_batch_size > 0) and returning OUTPUT and each state output
+        by name ({"OUTPUT": ..., "OUTPUT_STATE": ..., ...}).
     """
     return SavedModelRunner(pathlib.Path(model_dir) / "1" / "model.savedmodel")
