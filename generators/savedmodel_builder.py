@@ -41,6 +41,7 @@ its content hashes instead of a random one.
 
 import hashlib
 import pathlib
+import sys
 from types import CellType, CodeType, FunctionType
 from typing import Dict, List, Sequence
 
@@ -317,8 +318,13 @@ def _warm_autograph_cache() -> None:
     if code is None:  # another TensorFlow version: just slower
         return
     cells = tuple(CellType(None) for _ in code.co_freevars)
-    tf.autograph.to_graph(
-        FunctionType(code, signature_serialization.__dict__, code.co_name, None, cells))
+    # AutoGraph imports its generated source from the temp dir: no .pyc there.
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        tf.autograph.to_graph(
+            FunctionType(code, signature_serialization.__dict__, code.co_name, None, cells))
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
 
 
 _warm_abc_caches()

@@ -134,7 +134,8 @@ class DeterminismTest(unittest.TestCase):
 
     def test_no_temporary_files_left(self):
         """No AutoGraph source file (or other temporary) outlives the processes."""
-        self.assertEqual(sorted(p.name for p in self.tmp.iterdir()), [])
+        leftovers = sorted(str(p.relative_to(self.tmp)) for p in self.tmp.rglob("*") if p.is_file())
+        self.assertEqual(leftovers, [])
 
     def test_fingerprint_matches_the_saved_files(self):
         """Every hash matches a fresh computation; only the random uuid differs."""
