@@ -11,16 +11,17 @@ build (no TensorRT, a bad argument) leaves nothing behind. Builders that set
 """
 
 import contextlib
+import enum
 import numbers
 import os
 import pathlib
 import shutil
 import tempfile
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from generators import errors
+from generators import fork_child
 from generators.backends import builder_for
 from generators.build_options import (
     DEFAULT_ONNX_IR_VERSION,
@@ -29,11 +30,9 @@ from generators.build_options import (
     BuildOptions,
 )
 from generators.dtypes import family_info
-from generators.errors import GeneratorError, SpecError
-from generators.fork_child import run_in_child
+from generators.errors import SpecError
 from generators.model_config import build_config, config_text, initial_state_files
 from generators.variant import (
-    DEFAULT_STATE_PAIRS,
     Backend,
     DType,
     InitialState,
@@ -79,12 +78,13 @@ def normalize_dtype(dtype: Any) -> DType:
         raise SpecError(f"dtype '{name}' is not supported{hint}; use one of: {choices}") from None
 
 
-def _shape(shape: Any) -> Tuple[int, ...]:
-    if not isinstance(shape, (list, tuple)) or not all(
-        isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) for d in shape
-    ):
-        raise SpecError(f"shape must be a list of ints (-1 for a variable dim), got {shape!r}")
-    return tuple(int(d) for d in shape)
+def _backend(value: Union[str, Backend]) -> Backend:
+    try:
+        return _BACKEND_ALIASES[value]  # a Backend is a str enum: it is its own key
+    except (KeyError, TypeError):
+        raise SpecError(
+            f"backend {value!r} is unknown; use one of: {', '.join(_BACKEND_ALIASES)}"
+        ) from None
 
 
 def _int(field: str, value: Any, minimum: int) -> int:
@@ -95,32 +95,19 @@ def _int(field: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def _backend(value: Union[str, Backend]) -> Backend:
-    try:
-        return _BACKEND_ALIASES[value]  # a Backend is a str enum: it is its own key
-    except (KeyError, TypeError):
-        raise SpecError(
-            f"backend {value!r} is unknown; use one of: {', '.join(_BACKEND_ALIASES)}"
-        ) from None
-
-
-def _initial_state(value: Union[str, InitialState, None]) -> InitialState:
-    try:
-        return InitialState("none" if value is None else value)  # None: upstream's default
-    except ValueError:
-        raise SpecError(
-            f"initial_state {value!r} is unknown; use one of: {', '.join(s.value for s in InitialState)}"
-        ) from None
-
-
-def _state_pairs(value: StatePairsArg) -> Tuple[StatePair, ...]:
-    if value is None:
-        return DEFAULT_STATE_PAIRS
-    if isinstance(value, (list, tuple)) and all(
-        isinstance(p, StatePair) or (isinstance(p, (list, tuple)) and len(p) == 2) for p in value
-    ):
-        return tuple(p if isinstance(p, StatePair) else StatePair(*p) for p in value)
-    raise SpecError(f"state_pairs must be a list of (input_name, output_name) pairs, got {value!r}")
+def _plain(value: Any) -> Any:
+    """JSON-like form of an argument: numpy ints become ints, sequences lists."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, StatePair):
+        return [value.input, value.output]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def make_variant(
@@ -134,15 +121,18 @@ def make_variant(
         SpecError: an argument has the wrong type or an unknown value.
         UnsupportedVariantError: the combination is one the contract excludes.
     """
-    return Variant(
-        backend=_backend(backend),
-        dtype=normalize_dtype(dtype),
-        shape=_shape(shape),
-        max_batch=_int("max_batch", max_batch, 0),
-        initial_state=_initial_state(initial_state),
-        strategy=Strategy.OLDEST if dyna else Strategy.DIRECT,
-        state_pairs=_state_pairs(state_pairs),
-    )
+    spec = {
+        "backend": _backend(backend).value,
+        "dtype": normalize_dtype(dtype).value,
+        "shape": _plain(shape),
+        "max_batch": _plain(max_batch),
+        "initial_state": "none" if initial_state is None else _plain(initial_state),
+        "strategy": (Strategy.OLDEST if dyna else Strategy.DIRECT).value,
+    }
+    if state_pairs is not None:
+        spec["state_pairs"] = _plain(state_pairs)
+    # The same decoding and validation as the Bazel build's specs.
+    return Variant.from_spec(spec)
 
 
 def model_name(backend: Union[str, Backend], max_batch: int, dtype: Any, **variant_args) -> str:
@@ -170,37 +160,11 @@ def _staging(models_dir: pathlib.Path) -> Iterator[pathlib.Path]:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def _error_from_child(message: str) -> GeneratorError:
-    """Rebuild the GeneratorError subclass a forked child reported (class name, newline, text)."""
-    name, _, text = message.partition("\n")
-    cls = getattr(errors, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, GeneratorError)):
-        return GeneratorError(f"model build in a forked child failed:\n{message}")
-    # Each subclass prefixes its message in __init__; strip it so it is not doubled.
-    return cls(text.removeprefix(str(cls(""))))
-
-
-def _in_child(build: Callable[[], None]) -> Tuple[int, str]:
-    try:
-        build()
-    except GeneratorError as err:
-        return 1, f"{type(err).__name__}\n{err}"
-    return 0, ""
-
-
 def _build_model(variant: Variant, options: BuildOptions, version_dir: pathlib.Path) -> None:
     """Run the variant's builder, in a forked child if the builder asks for it."""
     builder = builder_for(variant.backend)
-
-    def build() -> None:
-        builder.write_model(variant, options, version_dir)
-
-    if not getattr(builder, "FORK_PER_MODEL", False):
-        build()
-        return
-    code, message = run_in_child(lambda: _in_child(build))
-    if code != 0:
-        raise _error_from_child(message)
+    fork_child.call(lambda: builder.write_model(variant, options, version_dir),
+                    fork=getattr(builder, "FORK_PER_MODEL", False))
 
 
 def _write_modelfile(backend: Backend, models_dir: PathArg, model_version: int, max_batch: int,

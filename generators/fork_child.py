@@ -17,6 +17,8 @@ import os
 import traceback
 from typing import Callable, Tuple
 
+from generators import errors
+
 Outcome = Tuple[int, str]  # (exit code, message)
 
 
@@ -42,3 +44,35 @@ def run_in_child(build: Callable[[], Outcome]) -> Outcome:
     if code != 0 and not message:
         message = f"model build in a forked child failed (status {code})\n"
     return (code if code >= 0 else 1), message
+
+
+def _report_errors(action: Callable[[], None]) -> Outcome:
+    try:
+        action()
+    except errors.GeneratorError as err:
+        return 1, f"{type(err).__name__}\n{err}"
+    return 0, ""
+
+
+def _error_from_child(message: str) -> errors.GeneratorError:
+    """Rebuild the GeneratorError subclass a child reported (class name, newline, text)."""
+    name, _, text = message.partition("\n")
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.GeneratorError)):
+        return errors.GeneratorError(f"model build in a forked child failed:\n{message}")
+    # Each subclass prefixes its message in __init__; strip it so it is not doubled.
+    return cls(text.removeprefix(str(cls(""))))
+
+
+def call(action: Callable[[], None], *, fork: bool) -> None:
+    """Run `action`, in a forked child when `fork` (a builder's FORK_PER_MODEL).
+
+    A GeneratorError raised in the child is raised again here with its class
+    and message; anything else becomes a GeneratorError with the traceback.
+    """
+    if not fork:
+        action()
+        return
+    code, message = run_in_child(lambda: _report_errors(action))
+    if code != 0:
+        raise _error_from_child(message)

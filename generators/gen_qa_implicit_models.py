@@ -18,10 +18,10 @@ import sys
 import time
 from typing import List, Optional
 
+from generators import fork_child
 from generators.backends import builder_for
 from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
 from generators.errors import GeneratorError, SpecError
-from generators.fork_child import run_in_child
 from generators.manifest import write_manifest
 from generators.matrix import Entry, expand
 from generators.variant import Backend, InitialState, Strategy, Variant
@@ -98,19 +98,8 @@ def _install(variant: Variant, options: BuildOptions, repository: pathlib.Path) 
     A model then equals the Bazel worker's, which builds it the same way
     (generators/fork_child.py).
     """
-    if not getattr(builder_for(variant.backend), "FORK_PER_MODEL", False):
-        return install_model(variant, options, repository)
-
-    def build():
-        try:
-            install_model(variant, options, repository)
-        except GeneratorError as err:
-            return 1, str(err)
-        return 0, ""
-
-    code, message = run_in_child(build)
-    if code != 0:
-        raise GeneratorError(message)
+    fork = getattr(builder_for(variant.backend), "FORK_PER_MODEL", False)
+    fork_child.call(lambda: install_model(variant, options, repository), fork=fork)
     return repository / variant.name
 
 
