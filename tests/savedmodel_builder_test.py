@@ -2,28 +2,23 @@
 
 Models are built in this process, then driven with hand-written request
 batches through tests/runners/savedmodel_runner.py, which feeds them the way
-Triton's tensorflow backend does. The backend never updates INPUT_STATE, so
-every request carries the value Triton injects at the start of a sequence:
-garbage (no initial state; "" for strings), zero, or the file's 100 (200,
-300 for the second and third state pair of a multi-state model).
-Expected values are the contract's literals, never computed here.
+Triton's tensorflow backend does (the helpers and the injected state values
+are in tests/savedmodel_support.py). Expected values are the contract's
+literals, never computed here.
 
-Byte determinism and the written files are tested in
-tests/savedmodel_determinism_test.py.
+Multi-state models' sums are tested in tests/savedmodel_multi_state_test.py;
+byte determinism and the written files in tests/savedmodel_determinism_test.py.
 
 Run: `python -m unittest tests.savedmodel_builder_test` or as a script.
 """
 
-import dataclasses
 import pathlib
 import shutil
 import tempfile
 import time
 import unittest
-from typing import Dict, List, Optional, Sequence
 from unittest import mock
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
@@ -31,13 +26,11 @@ from tritonclient.grpc import model_config_pb2
 
 from generators import savedmodel_builder
 from generators.build_options import BuildOptions
-from generators.dtypes import dtype_info
 from generators.model_config import parse_config
-from generators.variant import Backend, DType, InitialState, StatePair, Variant
 from generators.writer import write_model_dir
 from tests.runners import savedmodel_runner
+from tests.savedmodel_support import VARIANTS, BuiltModels, ModelTestCase, Req, make_inputs, plain
 
-RNG = np.random.default_rng(20240601)
 _TF_TYPES = {  # config data type -> TensorFlow DataType, as the backend maps them
     "TYPE_FP32": types_pb2.DT_FLOAT, "TYPE_INT32": types_pb2.DT_INT32,
     "TYPE_STRING": types_pb2.DT_STRING, "TYPE_BOOL": types_pb2.DT_BOOL,
@@ -46,161 +39,24 @@ _TF_TYPES = {  # config data type -> TensorFlow DataType, as the backend maps th
 _CONTROL_TYPES = {"fp32_false_true": "TYPE_FP32", "int32_false_true": "TYPE_INT32",
                   "bool_false_true": "TYPE_BOOL"}
 
-
-_PAIRS = tuple(StatePair(f"INPUT_STATE{s}", f"OUTPUT_STATE{s}") for s in ("", "_1", "_2"))
-# What Triton injects as pair k's state input with a file initial state.
-_FILE_STATES = (100, 200, 300)
-
-
-def _variant(dtype: str, shape=(1,), max_batch: int = 8, initial: str = "none",
-             pairs: int = 1) -> Variant:
-    return Variant(backend=Backend.SAVEDMODEL, dtype=DType(dtype), shape=tuple(shape),
-                   max_batch=max_batch, initial_state=InitialState(initial),
-                   state_pairs=_PAIRS[:pairs])
-
-
-VARIANTS = {
-    "int32": _variant("int32"),
-    "int32_nobatch": _variant("int32", max_batch=0),
-    "int32_variable": _variant("int32", shape=(-1,)),
-    "int32_file": _variant("int32", initial="file"),
-    "float32": _variant("float32"),
-    "float32_nobatch_file": _variant("float32", max_batch=0, initial="file"),
-    "object": _variant("object"),
-    "object_nobatch_zero": _variant("object", max_batch=0, initial="zero"),
-    "object_variable_file": _variant("object", shape=(-1,), initial="file"),
-    "bool": _variant("bool"),
-    "bool_nobatch_zero": _variant("bool", max_batch=0, initial="zero"),
-    "int32_states2": _variant("int32", pairs=2),
-    "float32_states2_file": _variant("float32", initial="file", pairs=2),
-    "int32_nobatch_states3_file": _variant("int32", max_batch=0, initial="file", pairs=3),
-    "float32_nobatch_states3": _variant("float32", max_batch=0, pairs=3),
-}
-_ROOT_DIR: Optional[pathlib.Path] = None
+# Every variant: SignatureTest checks them all.
+MODELS = BuiltModels("savedmodel_builder_test.", VARIANTS)
 
 
 def setUpModule() -> None:  # noqa: N802 - unittest's name
     """Build every test variant once, into a temporary directory."""
-    global _ROOT_DIR
-    _ROOT_DIR = pathlib.Path(tempfile.mkdtemp(prefix="savedmodel_builder_test."))
-    for key, variant in VARIANTS.items():
-        write_model_dir(variant, BuildOptions(), _ROOT_DIR / key)
+    MODELS.build()
 
 
 def tearDownModule() -> None:  # noqa: N802 - unittest's name
     """Remove the built models."""
-    shutil.rmtree(_ROOT_DIR, ignore_errors=True)
+    MODELS.remove()
 
 
-@dataclasses.dataclass(frozen=True)
-class Req:
-    """One sequence's request in a batch slot: CORRID, value and flags."""
+class _ModelTestCase(ModelTestCase):
+    """Runs this module's prebuilt models."""
 
-    corrid: int
-    value: object
-    start: bool = False
-    end: bool = False
-
-
-def _data(variant: Variant, values: Sequence, width: int) -> np.ndarray:
-    if variant.dtype is DType.OBJECT:
-        return np.array([[str(v).encode()] * width for v in values], dtype=object)
-    return np.array([[v] * width for v in values], dtype=dtype_info(variant.dtype).io_numpy)
-
-
-def _garbage(variant: Variant, rows: int, width: int) -> np.ndarray:
-    """What uninitialized memory or a null request may hold."""
-    if variant.dtype is DType.OBJECT:
-        return np.full((rows, width), b"junk", dtype=object)
-    if variant.dtype is DType.FLOAT32:
-        return np.full((rows, width), np.nan, dtype=np.float32)
-    return RNG.integers(-2**31, 2**31 - 1, size=(rows, width), dtype=np.int32)
-
-
-def _injected_state(variant: Variant, rows: int, pair_index: int = 0) -> np.ndarray:
-    """A state input as Triton's tensorflow backend passes it on every request."""
-    if variant.initial_state is InitialState.FILE:
-        return _data(variant, [_FILE_STATES[pair_index]] * rows, 1)
-    if variant.dtype is DType.OBJECT:  # Triton zero-fills string states: ""
-        return np.full((rows, 1), b"", dtype=object)
-    if variant.initial_state is InitialState.ZERO:
-        return _data(variant, [0] * rows, 1)
-    return _garbage(variant, rows, 1)
-
-
-def make_inputs(variant: Variant, slots: List[Optional[Req]], width: int = 1) -> Dict:
-    """The input tensors of one execution; None slots are null requests."""
-    control = dtype_info(variant.dtype).control_numpy
-    real = [slot or Req(0, 0) for slot in slots]
-    data = _data(variant, [r.value for r in real], width)
-    nulls = np.array([slot is None for slot in slots])
-    data[nulls] = _garbage(variant, int(nulls.sum()), width)
-
-    def flags(values):
-        return np.array(values, dtype=control).reshape(-1, 1)
-
-    inputs = {"INPUT": data}
-    for index, pair in enumerate(variant.state_pairs):
-        inputs[pair.input] = _injected_state(variant, len(slots), index)
-    inputs.update({
-        "START": flags([bool(s and s.start) for s in slots]),
-        "END": flags([bool(s and s.end) for s in slots]),
-        "READY": flags([s is not None for s in slots]),
-        "CORRID": np.array([s.corrid if s else 0 for s in slots], dtype=np.uint64).reshape(-1, 1),
-    })
-    if variant.max_batch == 0:
-        inputs = {name: value[0] for name, value in inputs.items()}
-    return inputs
-
-
-def _plain(values: np.ndarray) -> list:
-    """Outputs as Python lists; strings as str."""
-    if values.dtype == object:
-        return [[v.decode() for v in row] for row in np.atleast_2d(values)]
-    return np.atleast_2d(values).tolist()
-
-
-class _ModelTestCase(unittest.TestCase):
-    """Loads the prebuilt models; one runner (session) per test."""
-
-    def model(self, key: str):
-        """A fresh runner of a prebuilt model and its variant."""
-        runner = savedmodel_runner.load(_ROOT_DIR / key)
-        self.addCleanup(runner.close)
-        return runner, VARIANTS[key]
-
-    def step_outputs(self, model, slots, width=1) -> Dict[str, list]:
-        """Run one execution of a (runner, variant); returns every output's rows."""
-        runner, variant = model
-        outputs = runner(make_inputs(variant, slots, width))
-        self.assertEqual(set(outputs), {"OUTPUT", *(p.output for p in variant.state_pairs)})
-        return {name: _plain(value) for name, value in outputs.items()}
-
-    def step(self, model, slots, width=1) -> list:
-        """Run one execution; returns OUTPUT rows (single state: equal to OUTPUT_STATE's)."""
-        outputs = self.step_outputs(model, slots, width)
-        if not model[1].multi_state:
-            self.assertEqual(outputs["OUTPUT"], outputs["OUTPUT_STATE"])
-        return outputs["OUTPUT"]
-
-    def sequence_outputs(self, key: str, values, corrid: int = 5, width: int = 1) -> Dict:
-        """One sequence in slot 0 (START first, END last); each output's row 0 per step."""
-        model = self.model(key)
-        last = len(values) - 1
-        slots = [None] * max(1, model[1].max_batch // 2)
-        rows: Dict[str, list] = {}
-        for index, value in enumerate(values):
-            slots[0] = Req(corrid, value, start=index == 0, end=index == last)
-            outputs = self.step_outputs(model, slots, width)
-            if not model[1].multi_state:
-                self.assertEqual(outputs["OUTPUT"], outputs["OUTPUT_STATE"])
-            for name, output in outputs.items():
-                rows.setdefault(name, []).append(output[0])
-        return rows
-
-    def sequence(self, key: str, values, corrid: int = 5, width: int = 1) -> list:
-        """One sequence in slot 0 (START first, END last); each step's OUTPUT row 0."""
-        return self.sequence_outputs(key, values, corrid, width)["OUTPUT"]
+    models = MODELS
 
 
 def _type_name(data_type: int) -> str:
@@ -260,7 +116,7 @@ class SignatureTest(unittest.TestCase):
         """Input count, control shapes and types, exact output dims, state input feeds."""
         for key in VARIANTS:
             with self.subTest(key):
-                self._check(_ROOT_DIR / key)
+                self._check(MODELS.path(key))
 
 
 class SequenceTest(_ModelTestCase):
@@ -361,7 +217,7 @@ class StringTest(_ModelTestCase):
         model = self.model("object")
         inputs = make_inputs(model[1], [Req(7, 5, start=True), None, None])
         self.assertEqual(set(inputs["INPUT"][1:, 0]), {b"junk"})
-        self.assertEqual(_plain(model[0](inputs)["OUTPUT"])[0], ["5"])
+        self.assertEqual(plain(model[0](inputs)["OUTPUT"])[0], ["5"])
 
 
 class InitialStateTest(_ModelTestCase):
@@ -404,7 +260,7 @@ class StateUpdatingBackendTest(_ModelTestCase):
             if state is not None:
                 inputs["INPUT_STATE"] = state
             outputs = runner(inputs)
-            state, rows = outputs["OUTPUT_STATE"], rows + [_plain(outputs["OUTPUT"])[0]]
+            state, rows = outputs["OUTPUT_STATE"], rows + [plain(outputs["OUTPUT"])[0]]
         return rows
 
     def test_no_initial_state(self):
@@ -414,96 +270,6 @@ class StateUpdatingBackendTest(_ModelTestCase):
     def test_file_initial_state(self):
         """INPUT_STATE = 100, then previous OUTPUT_STATE: 101 .. 110."""
         self.assertEqual(self._run("int32_file"), [[101], [103], [106], [110]])
-
-
-class MultiStateTest(_ModelTestCase):
-    """Several state pairs: pair k adds (k + 1) * INPUT, OUTPUT is the sum."""
-
-    def test_two_pairs_no_initial_state(self):
-        """1, 2, 3, 4: pairs 1, 3, 6, 10 and 2, 6, 12, 20; OUTPUT 3, 9, 18, 30."""
-        self.assertEqual(self.sequence_outputs("int32_states2", [1, 2, 3, 4]), {
-            "OUTPUT": [[3], [9], [18], [30]],
-            "OUTPUT_STATE": [[1], [3], [6], [10]],
-            "OUTPUT_STATE_1": [[2], [6], [12], [20]],
-        })
-
-    def test_two_pairs_file(self):
-        """Files 100, 200: pairs 101 .. 110 and 202 .. 220; OUTPUT 303 .. 330."""
-        self.assertEqual(self.sequence_outputs("float32_states2_file", [1, 2, 3, 4]), {
-            "OUTPUT": [[303.0], [309.0], [318.0], [330.0]],
-            "OUTPUT_STATE": [[101.0], [103.0], [106.0], [110.0]],
-            "OUTPUT_STATE_1": [[202.0], [206.0], [212.0], [220.0]],
-        })
-
-    def test_three_pairs_no_initial_state_nobatch(self):
-        """Three pairs, float NaN garbage states: OUTPUT 6, 18, 36, 60."""
-        self.assertEqual(self.sequence_outputs("float32_nobatch_states3", [1, 2, 3, 4]), {
-            "OUTPUT": [[6.0], [18.0], [36.0], [60.0]],
-            "OUTPUT_STATE": [[1.0], [3.0], [6.0], [10.0]],
-            "OUTPUT_STATE_1": [[2.0], [6.0], [12.0], [20.0]],
-            "OUTPUT_STATE_2": [[3.0], [9.0], [18.0], [30.0]],
-        })
-
-    def test_three_pairs_file_nobatch(self):
-        """Files 100, 200, 300: OUTPUT 606, 618, 636, 660."""
-        self.assertEqual(self.sequence_outputs("int32_nobatch_states3_file", [1, 2, 3, 4]), {
-            "OUTPUT": [[606], [618], [636], [660]],
-            "OUTPUT_STATE": [[101], [103], [106], [110]],
-            "OUTPUT_STATE_1": [[202], [206], [212], [220]],
-            "OUTPUT_STATE_2": [[303], [309], [318], [330]],
-        })
-
-    def test_start_mid_sequence_resets_every_pair(self):
-        """1, 2, 42 (start), 9: OUTPUT 6, 18, 252, 306."""
-        model = self.model("float32_nobatch_states3")
-        values = [Req(4566, 1, start=True), Req(4566, 2), Req(4566, 42, start=True),
-                  Req(4566, 9, end=True)]
-        outputs = [self.step_outputs(model, [r]) for r in values]
-        self.assertEqual([o["OUTPUT"][0] for o in outputs], [[6.0], [18.0], [252.0], [306.0]])
-        self.assertEqual([o["OUTPUT_STATE_2"][0] for o in outputs],
-                         [[3.0], [9.0], [126.0], [153.0]])
-
-    def test_interleaved_sequences_with_null_rows(self):
-        """Three sequences in moving slots, null rows (one carrying a live id) between."""
-        model = self.model("int32_states2")
-        steps = [
-            [Req(987, 1, start=True), Req(988, 0, start=True), None, None],
-            [Req(987, 2), Req(988, 9), None, Req(1003, 111, start=True)],
-            [Req(988, 5), Req(987, 3), None, Req(1003, 113, end=True)],
-            [Req(987, 4, end=True), Req(988, 13, end=True), None, None],
-        ]
-        outputs = []
-        for slots in steps:
-            outputs.append(self.step_outputs(model, slots))
-            null = make_inputs(model[1], [None, None])  # READY=0 with a live id and flags
-            null["CORRID"][:] = 988
-            null["START"][:] = null["END"][:] = 1
-            model[0](null)
-        rows = {987: (0, 0, 1, 0), 988: (1, 1, 0, 1), 1003: (None, 3, 3, None)}
-
-        def picked(corrid, name):
-            return [out[name][row] for out, row in zip(outputs, rows[corrid], strict=True)
-                    if row is not None]
-
-        self.assertEqual(picked(987, "OUTPUT"), [[3], [9], [18], [30]])
-        self.assertEqual(picked(987, "OUTPUT_STATE"), [[1], [3], [6], [10]])
-        self.assertEqual(picked(987, "OUTPUT_STATE_1"), [[2], [6], [12], [20]])
-        self.assertEqual(picked(988, "OUTPUT"), [[0], [27], [42], [81]])
-        self.assertEqual(picked(988, "OUTPUT_STATE"), [[0], [9], [14], [27]])
-        self.assertEqual(picked(988, "OUTPUT_STATE_1"), [[0], [18], [28], [54]])
-        self.assertEqual(picked(1003, "OUTPUT"), [[333], [672]])
-        self.assertEqual(picked(1003, "OUTPUT_STATE_1"), [[222], [448]])
-
-    def test_state_updating_backend(self):
-        """Each state output fed back as its pair's input: still 606 .. 660."""
-        runner, variant = self.model("int32_nobatch_states3_file")
-        fed, totals = {}, []
-        for index, value in enumerate([1, 2, 3, 4]):
-            inputs = make_inputs(variant, [Req(5, value, start=index == 0, end=index == 3)])
-            outputs = runner({**inputs, **fed})
-            fed = {pair.input: outputs[pair.output] for pair in variant.state_pairs}
-            totals.append(_plain(outputs["OUTPUT"])[0])
-        self.assertEqual(totals, [[606], [618], [636], [660]])
 
 
 class EvictionTest(_ModelTestCase):
@@ -531,7 +297,7 @@ class EagerLoadTest(unittest.TestCase):
 
     def test_two_models_in_one_process_keep_separate_state(self):
         """Same CORRID on two eagerly loaded models: 10 and 110."""
-        models = {key: tf.saved_model.load(str(_ROOT_DIR / key / "1" / "model.savedmodel"))
+        models = {key: tf.saved_model.load(str(MODELS.path(key) / "1" / "model.savedmodel"))
                   for key in ("int32", "int32_file")}
         signatures = {key: m.signatures["serving_default"] for key, m in models.items()}
         for signature in signatures.values():
@@ -547,7 +313,7 @@ class EagerLoadTest(unittest.TestCase):
 
     def test_multi_state_signature_keeps_every_state_input(self):
         """Two pairs, eagerly loaded: seven inputs; 1, 2, 3, 4 -> OUTPUT 30."""
-        model = tf.saved_model.load(str(_ROOT_DIR / "int32_states2" / "1" / "model.savedmodel"))
+        model = tf.saved_model.load(str(MODELS.path("int32_states2") / "1" / "model.savedmodel"))
         signature = model.signatures["serving_default"]
         self.assertEqual(set(signature.structured_input_signature[1]),
                          {"INPUT", "INPUT_STATE", "INPUT_STATE_1", "START", "END", "READY",

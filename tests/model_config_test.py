@@ -1,0 +1,57 @@
+"""Unit tests of generators/model_config.py beyond the built matrix.
+
+Upstream writes multi-dimensional state dims as `dims: 1,1,1`, which is not
+valid text protobuf; ours must parse for any rank. Also pins the fields that
+are written even when they hold proto3's zero default.
+"""
+
+import struct
+import unittest
+
+from generators.model_config import (
+    build_config,
+    config_text,
+    initial_state_files,
+    parse_config,
+)
+from generators.variant import Variant
+
+
+def _variant(**overrides):
+    spec = {"backend": "onnx", "dtype": "int32", "shape": [2, -1, 3], "max_batch": 0}
+    spec.update(overrides)
+    return Variant.from_spec(spec)
+
+
+class MultiDimensionalTest(unittest.TestCase):
+    """A rank-3 state with a variable dim round-trips through the text."""
+
+    def test_dims_parse_back(self):
+        text = config_text(build_config(_variant(initial_state="zero")))
+        config = parse_config(text)
+        state = config.sequence_batching.state[0]
+        self.assertEqual(list(state.dims), [2, -1, 3])
+        self.assertEqual(list(state.initial_state[0].dims), [2, 1, 3])
+        self.assertIn("  dims: [2, -1, 3]\n", text)
+
+    def test_file_initial_state_fills_every_element(self):
+        files = initial_state_files(_variant(initial_state="file"))
+        self.assertEqual(files, {"input_state_data": struct.pack("<i", 100) * 6})
+
+
+class ZeroFieldsTest(unittest.TestCase):
+    """Zero-valued fields a harness or reader expects are still written."""
+
+    def test_zero_max_batch_and_start_kind(self):
+        text = config_text(build_config(_variant(shape=[1])))
+        self.assertIn("\nmax_batch_size: 0\n", text)
+        self.assertIn("kind: CONTROL_SEQUENCE_START\n", text)
+
+    def test_oldest_queue_delay_zero(self):
+        text = config_text(build_config(_variant(shape=[1], max_batch=8, strategy="oldest")))
+        self.assertIn("    max_queue_delay_microseconds: 0\n", text)
+        self.assertEqual(parse_config(text).sequence_batching.oldest.max_candidate_sequences, 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
