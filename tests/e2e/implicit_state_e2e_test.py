@@ -60,8 +60,6 @@ class RepositoryChecks(ServedRepository):
     """Checks every python model of one repository; mixed into a TestCase."""
 
     OFFSET = 0  # initial state value: 100 for the file-initialised repositories
-    VARIABLE = False
-    LOAD = False
 
     def assert_outputs(self, model, outputs, expected, width=1):
         """Each output must hold expected + OFFSET in every element."""
@@ -144,22 +142,24 @@ class RepositoryChecks(ServedRepository):
                     last = client.infer(protocol, connection, model, 77, Step(2, end=True))
                     self.assert_outputs(model, [first, last], (1, 3))
 
+
+class VariableShapeChecks:
+    """Checks only variable-shape repositories can run; mixed in after RepositoryChecks."""
+
     def test_wide_sequence(self):
         """Width-4 data: the width-1 initial state broadcasts, elements add up."""
-        if not self.VARIABLE:
-            self.skipTest("fixed-shape repository")
         self.check_sequence(6, steps(SIMPLE[0]), SIMPLE[1], width=4)
 
     def test_ragged_batch(self):
         """Parallel sequences of widths 2, 2, 1 and 3 on variable-shape models."""
-        if not self.VARIABLE:
-            self.skipTest("fixed-shape repository")
         self.check_parallel(FULL_BATCH, RAGGED_WIDTHS)
+
+
+class LoadChecks:
+    """The load run; mixed into one repository's test class only."""
 
     def test_load(self):
         """64 concurrent sequences x 50 steps across the batched models."""
-        if not self.LOAD:
-            self.skipTest("the load run uses the repository without initial state")
         models = self.batched_models()
         names = [model.name for model in models]
         before = client.inference_counts(self.connections["http"], names)
@@ -176,11 +176,10 @@ class RepositoryChecks(ServedRepository):
         self.assertTrue(self.server.is_ready())
 
 
-class FixedShapeTest(RepositoryChecks, unittest.TestCase):
+class FixedShapeTest(RepositoryChecks, LoadChecks, unittest.TestCase):
     """Shape [1], batch 8 and nobatch, no initial state; also the load run."""
 
     REPOSITORY = "qa_sequence_implicit_model_repository"
-    LOAD = True
 
 
 class FixedShapeZeroStateTest(RepositoryChecks, unittest.TestCase):
@@ -196,25 +195,22 @@ class FixedShapeFileStateTest(RepositoryChecks, unittest.TestCase):
     OFFSET = 100
 
 
-class VariableShapeTest(RepositoryChecks, unittest.TestCase):
+class VariableShapeTest(RepositoryChecks, VariableShapeChecks, unittest.TestCase):
     """Shape [-1], batch 8, no initial state."""
 
     REPOSITORY = "qa_variable_sequence_implicit_model_repository"
-    VARIABLE = True
 
 
-class VariableShapeZeroStateTest(RepositoryChecks, unittest.TestCase):
+class VariableShapeZeroStateTest(RepositoryChecks, VariableShapeChecks, unittest.TestCase):
     """Shape [-1] with a zero initial state."""
 
     REPOSITORY = "qa_variable_sequence_initial_state_implicit_model_repository"
-    VARIABLE = True
 
 
-class VariableShapeFileStateTest(RepositoryChecks, unittest.TestCase):
+class VariableShapeFileStateTest(RepositoryChecks, VariableShapeChecks, unittest.TestCase):
     """Shape [-1] with a file initial state of 100 (width 1, broadcast)."""
 
     REPOSITORY = "qa_variable_sequence_initial_state_file_implicit_model_repository"
-    VARIABLE = True
     OFFSET = 100
 
 
