@@ -43,14 +43,9 @@ _CONTROL_TYPES = {"fp32_false_true": "TYPE_FP32", "int32_false_true": "TYPE_INT3
 MODELS = BuiltModels("savedmodel_builder_test.", VARIANTS)
 
 
-def setUpModule() -> None:  # noqa: N802 - unittest's name
-    """Build every test variant once, into a temporary directory."""
-    MODELS.build()
-
-
-def tearDownModule() -> None:  # noqa: N802 - unittest's name
-    """Remove the built models."""
-    MODELS.remove()
+# unittest builds the models once per module and removes them afterwards.
+setUpModule = MODELS.build  # noqa: N816 - unittest's name
+tearDownModule = MODELS.remove  # noqa: N816 - unittest's name
 
 
 class _ModelTestCase(ModelTestCase):

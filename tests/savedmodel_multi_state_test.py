@@ -18,14 +18,9 @@ MODELS = BuiltModels("savedmodel_multi_state_test.", [
 ])
 
 
-def setUpModule() -> None:  # noqa: N802 - unittest's name
-    """Build the multi-state variants once, into a temporary directory."""
-    MODELS.build()
-
-
-def tearDownModule() -> None:  # noqa: N802 - unittest's name
-    """Remove the built models."""
-    MODELS.remove()
+# unittest builds the models once per module and removes them afterwards.
+setUpModule = MODELS.build  # noqa: N816 - unittest's name
+tearDownModule = MODELS.remove  # noqa: N816 - unittest's name
 
 
 class MultiStateTest(ModelTestCase):
