@@ -23,7 +23,8 @@ from unittest import mock
 
 import numpy as np
 
-from generators import api, gen_qa_implicit_models, plan_builder
+from generators import api, gen_qa_implicit_models
+from generators.backends.plan import plan_builder
 from generators.errors import (
     BackendUnavailableError,
     GeneratorError,

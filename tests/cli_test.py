@@ -17,7 +17,8 @@ import tempfile
 import unittest
 from unittest import mock
 
-from generators import gen_qa_implicit_models, generate_model, onnx_builder
+from generators import gen_qa_implicit_models, generate_model
+from generators.backends.onnx import onnx_builder
 from generators.model_config import parse_config
 from generators.variant import Backend
 
@@ -165,7 +166,7 @@ class GenerateModelTest(unittest.TestCase):
         # Bazel sends requests back to back with no newline.
         stdin = "".join(json.dumps(r) for r in requests)
         result = subprocess.run(
-            [sys.executable, "-m", "generators.onnx_generator", "--persistent_worker"],
+            [sys.executable, "-m", "generators.backends.onnx.onnx_generator", "--persistent_worker"],
             input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, check=True,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )

@@ -1,6 +1,6 @@
 """A small stand-in for the `tensorrt` module, for CPU-only builder tests.
 
-It records what `generators.plan_builder` asks of TensorRT (inputs, layers,
+It records what `generators.backends.plan.plan_builder` asks of TensorRT (inputs, layers,
 outputs, flags, profile shapes) and can evaluate the recorded network with
 numpy, so tests check our call logic and the arithmetic it describes. It
 enforces the few TensorRT rules the builder relies on (unique input and
@@ -60,7 +60,7 @@ class FakeLayer:
 
 
 class FakeNetwork:
-    """Records the network definition calls of `generators.plan_builder`."""
+    """Records the network definition calls of `generators.backends.plan.plan_builder`."""
 
     def __init__(self, api: "types.ModuleType") -> None:
         self.api = api

@@ -27,7 +27,8 @@ from unittest import mock
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
-from generators import matrix, plan_builder
+from generators import matrix
+from generators.backends.plan import plan_builder
 from generators.errors import BackendUnavailableError, GeneratorError
 from generators.model_config import build_config, config_text, parse_config
 from generators.variant import Backend, DType, InitialState, StatePair, Strategy, Variant

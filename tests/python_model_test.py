@@ -1,4 +1,4 @@
-"""Unit tests of generators/python_model/model.py and generators/python_builder.py.
+"""Unit tests of generators/backends/python/model.py and generators/backends/python/python_builder.py.
 
 The model runs in-process through tests.runners.python_runner (a stand-in for
 the python backend's utils module), one request at a time, so each test can
@@ -17,7 +17,7 @@ from unittest import mock
 
 import numpy as np
 
-from generators import python_builder
+from generators.backends.python import python_builder
 from generators.build_options import BuildOptions
 from generators.errors import BackendUnavailableError
 from generators.variant import Variant
@@ -333,7 +333,7 @@ class BuilderTest(unittest.TestCase):
     """python_builder copies the one model source byte for byte."""
 
     def test_copies_the_source(self):
-        """Every variant's model.py equals generators/python_model/model.py."""
+        """Every variant's model.py equals generators/backends/python/model.py."""
         with tempfile.TemporaryDirectory() as tmp:
             variant = Variant.from_spec(
                 {"backend": "python", "dtype": "object", "shape": [-1], "max_batch": 8})
@@ -345,7 +345,7 @@ class BuilderTest(unittest.TestCase):
         """A build without the model source fails with a clear error."""
         with tempfile.TemporaryDirectory() as tmp, mock.patch.object(
                 python_builder, "MODEL_SOURCE", pathlib.Path(tmp) / "absent.py"):
-            with self.assertRaisesRegex(BackendUnavailableError, "python_model/model.py"):
+            with self.assertRaisesRegex(BackendUnavailableError, "model.py"):
                 python_builder.write_model(None, BuildOptions(), pathlib.Path(tmp))
 
 

@@ -1,4 +1,4 @@
-"""Direct tests of generators/savedmodel_builder.py, without the simulator.
+"""Direct tests of generators/backends/savedmodel/savedmodel_builder.py, without the simulator.
 
 Models are built in this process, then driven with hand-written request
 batches through tests/runners/savedmodel_runner.py, which feeds them the way
@@ -24,7 +24,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tritonclient.grpc import model_config_pb2
 
-from generators import savedmodel_builder
+from generators.backends.savedmodel import savedmodel_builder
 from generators.build_options import BuildOptions
 from generators.model_config import parse_config
 from generators.writer import write_model_dir

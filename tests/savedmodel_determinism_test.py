@@ -55,7 +55,7 @@ multi = {"name": "multi", "shape": [1], "max_batch": [0], "initial_state": "file
 gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo, multi]})
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--savedmodel"]))
 """
-_GENERATOR = ["-m", "generators.savedmodel_generator"]
+_GENERATOR = ["-m", "generators.backends.savedmodel.savedmodel_generator"]
 
 
 def _spawn(args: List[str], seed: str, tmp: pathlib.Path) -> subprocess.Popen:

@@ -1,4 +1,4 @@
-"""Direct tests of multi-state SavedModels from generators/savedmodel_builder.py.
+"""Direct tests of multi-state SavedModels from generators/backends/savedmodel/savedmodel_builder.py.
 
 Like tests/savedmodel_builder_test.py, without the simulator: models with two
 or three state pairs are built in this process and driven with hand-written

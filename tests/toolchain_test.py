@@ -1,10 +1,13 @@
-"""The hermetic Python toolchain: pinned packages only, lock digest in the key.
+"""One hermetic Python environment: exactly its locks, nothing from the host.
 
-Under Bazel this test runs on the registered toolchain. It checks that the
-interpreter sees no host or user site-packages, that the imported packages
-are the lock's exact versions, and that the launcher (the only toolchain
-file actions take as input) carries the lock's sha256, which is what makes
-a lock edit invalidate every action that runs Python.
+Bazel runs this test once per environment (`toolchain_<env>_test`), on that
+environment's toolchain. It checks that the interpreter sees no host or user
+site-packages, that the installed distributions are exactly the packages of
+the environment's locks at their pinned versions (so the onnx environment
+holds no TensorFlow and the lint environment no numpy), and that the
+launcher (the only toolchain file actions take as input) carries the sha256
+of each of its locks and of no other, which is what makes a pin change
+re-run the actions of this environment and of no other.
 """
 
 import hashlib
@@ -17,7 +20,10 @@ import sys
 import unittest
 
 RUNFILES = pathlib.Path(os.environ.get("TEST_SRCDIR", "."))
-LOCK = "third_party/python/requirements_lock.txt"
+ENV = os.environ.get("PYTHON_ENV", "")
+LOCKS = os.environ.get("PYTHON_LOCKS", "").split()
+# Installed by venv itself, not by a lock.
+_BOOTSTRAP = frozenset({"pip", "setuptools"})
 
 
 def _runfile(path: str) -> pathlib.Path:
@@ -31,13 +37,23 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pins():
+def _pins() -> dict:
     pattern = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s\\]+)", re.MULTILINE)
-    return dict(pattern.findall(_runfile(LOCK).read_text()))
+    pins = {}
+    for lock in LOCKS:
+        for name, version in pattern.findall(_runfile(lock).read_text()):
+            pins[_normalize(name)] = version
+    return pins
 
 
 class ToolchainTest(unittest.TestCase):
-    """Checks that hold for the interpreter every action and test runs on."""
+    """Checks that hold for the interpreter of one environment."""
+
+    def test_runs_in_the_named_environment(self):
+        self.assertTrue(ENV and LOCKS, "PYTHON_ENV and PYTHON_LOCKS must be set by the BUILD file")
+        launcher = _runfile(f"python_{ENV}/python3")
+        self.assertEqual(pathlib.Path(sys.prefix).resolve(), launcher.resolve().parent / "env",
+                         f"this test is not running in the {ENV} environment")
 
     def test_no_host_or_user_site_packages(self):
         self.assertFalse(site.ENABLE_USER_SITE)
@@ -46,22 +62,24 @@ class ToolchainTest(unittest.TestCase):
             if "site-packages" in entry or "dist-packages" in entry:
                 self.assertTrue(entry.startswith(sys.prefix), f"foreign packages on sys.path: {entry}")
 
-    def test_packages_match_the_lock(self):
+    def test_installed_packages_are_exactly_the_locks(self):
         pins = _pins()
-        self.assertIn("onnx", pins)
         installed = {_normalize(d.metadata["Name"]): d.version
                      for d in importlib.metadata.distributions()}
         for name, version in pins.items():
-            key = _normalize(name)
-            if key in ("pip", "setuptools"):
-                continue
-            self.assertEqual(installed.get(key), version, f"{name} is not the pinned {version}")
+            self.assertEqual(installed.get(name), version, f"{name} is not the pinned {version}")
+        extra = sorted(set(installed) - set(pins) - _BOOTSTRAP)
+        self.assertEqual(extra, [], f"the {ENV} environment holds packages no lock of it pins")
 
-    def test_launcher_carries_lock_digest(self):
-        digest = hashlib.sha256(_runfile(LOCK).read_bytes()).hexdigest()
-        launcher = _runfile("implicit_python/python3").read_text()
-        self.assertIn(f"lock sha256: {digest}", launcher)
-        self.assertNotIn(str(pathlib.Path.home()), launcher, "launcher must not embed machine paths")
+    def test_launcher_carries_exactly_its_locks_digests(self):
+        launcher = _runfile(f"python_{ENV}/python3").read_text()
+        for lock in LOCKS:
+            digest = hashlib.sha256(_runfile(lock).read_bytes()).hexdigest()
+            self.assertIn(f"sha256: {digest}", launcher, f"{lock} digest missing")
+        self.assertEqual(len(re.findall(r"^# lock .* sha256: [0-9a-f]{64}$", launcher, re.M)),
+                         len(LOCKS), "the launcher names locks this environment does not install")
+        for path in (str(pathlib.Path.home()), os.getcwd()):
+            self.assertNotIn(path, launcher, "launcher must not embed machine paths")
 
 
 if __name__ == "__main__":

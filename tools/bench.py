@@ -68,16 +68,15 @@ def spawn_counts(log: pathlib.Path) -> dict:
 
 
 def model_targets(backends):
-    """The assembled repository, or only the given backends' model targets."""
+    """The assembled repository, or the given backends' own (`//models:<backend>_repo`)."""
     if set(backends) >= {"onnx", "python", "savedmodel"}:
         return [TARGET]
-    query = " + ".join(f'attr(mnemonic, "{b.capitalize()}Model", //models:all)' for b in backends)
-    return bazel("query", query).stdout.split()
+    return [f"//models:{b}_repo" for b in backends]
 
 
 def bench_cli(backends, repeat):
     """Median seconds of the CLI writing every model of the backends."""
-    python = pathlib.Path(bazel("info", "output_base").stdout.strip()) / "external/implicit_python/python3"
+    python = pathlib.Path(bazel("info", "output_base").stdout.strip()) / "external/python_cli/python3"
     flags = [f"--{b}" for b in backends]
 
     def run():
@@ -143,7 +142,8 @@ def main() -> int:
     cold = median_of(args.repeat, lambda: bazel("clean"), lambda: bazel("build", *FLAGS, *targets))
     bazel("build", *FLAGS, TARGET)
     noop = median_of(args.repeat, lambda: None, lambda: bazel("build", *FLAGS, TARGET))
-    change, rerun = bench_one_line_change(ROOT / f"generators/{args.change}_builder.py", work)
+    builder = ROOT / "generators" / "backends" / args.change / f"{args.change}_builder.py"
+    change, rerun = bench_one_line_change(builder, work)
     remote, remote_local = bench_remote_cache(args.repeat, work)
     shutil.rmtree(work, ignore_errors=True)
     print(f"models: {models} ({', '.join(backends)}); median of {args.repeat} runs")

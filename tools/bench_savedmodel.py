@@ -34,7 +34,7 @@ from generators.manifest import file_digests  # noqa: E402
 from generators.matrix import expand, load_matrix  # noqa: E402
 from generators.variant import Strategy, Variant  # noqa: E402
 
-GENERATOR = ["-m", "generators.savedmodel_generator"]
+GENERATOR = ["-m", "generators.backends.savedmodel.savedmodel_generator"]
 _IN_PROCESS = """
 import json, pathlib, sys
 from generators.build_options import BuildOptions

@@ -10,10 +10,10 @@ from types import ModuleType
 from generators.variant import Backend
 
 BUILDER_MODULES = {
-    Backend.ONNX: "generators.onnx_builder",
-    Backend.SAVEDMODEL: "generators.savedmodel_builder",
-    Backend.PYTHON: "generators.python_builder",
-    Backend.PLAN: "generators.plan_builder",
+    Backend.ONNX: "generators.backends.onnx.onnx_builder",
+    Backend.SAVEDMODEL: "generators.backends.savedmodel.savedmodel_builder",
+    Backend.PYTHON: "generators.backends.python.python_builder",
+    Backend.PLAN: "generators.backends.plan.plan_builder",
 }
 
 

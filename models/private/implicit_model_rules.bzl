@@ -4,8 +4,13 @@
 worker) to produce one model directory (a tree artifact).
 `implicit_repository` merges model directories into the upstream-named
 repository folders and writes manifest.json. `implicit_models` is the macro
-that loops over the variant matrix.
+that loops over the variant matrix. Each model action runs in its backend's
+Python environment (`exec_compatible_with`), so it is keyed by that
+environment's locks only.
 """
+
+load("//generators/backends:backends.bzl", "BACKENDS", "backend_generator")
+load("//third_party/python:environments.bzl", "in_python_env")
 
 ImplicitModelInfo = provider(
     doc = "One generated model directory and where it belongs.",
@@ -17,14 +22,8 @@ ImplicitModelInfo = provider(
     },
 )
 
-# Backend -> generator binary. Adding a backend is a data edit here and in
-# generators/backends.py.
-GENERATORS = {
-    "onnx": "//generators:onnx_generator",
-    "plan": "//generators:plan_generator",
-    "python": "//generators:python_generator",
-    "savedmodel": "//generators:savedmodel_generator",
-}
+# Backend -> generator binary, from the backend list (generators/backends).
+GENERATORS = {backend: backend_generator(backend) for backend in BACKENDS}
 
 # Both tools serve Bazel's JSON worker protocol (generators/worker.py).
 _WORKER = {
@@ -121,20 +120,32 @@ def _check_variant(variant):
             sorted(GENERATORS.keys()),
         ))
 
-def implicit_models(name, variants, **kwargs):
-    """One `implicit_model` per variant, and `name` assembling them all.
+def _assemble(name, cpu_models, gpu_models, **kwargs):
+    implicit_repository(
+        name = name,
+        models = cpu_models + select({
+            "//platforms:is_gpu": gpu_models,
+            "//conditions:default": [],
+        }),
+        **kwargs
+    )
 
-    Targets are named `<repository>/<model name>`. GPU-only variants are
-    compatible only with //platforms:gpu and join the repository only when
-    building for that platform (--config=gpu).
+def implicit_models(name, variants, **kwargs):
+    """One `implicit_model` per variant; `name` and `<backend>_repo` assembling them.
+
+    Targets are named `<repository>/<model name>`. `name` assembles every
+    model; `<backend>_repo` (e.g. `onnx_repo`) only one family's, in the same
+    repository folders with its own manifest, so building it creates only
+    that family's Python environment. GPU-only variants are compatible only
+    with //platforms:gpu and join a repository only when building for that
+    platform (--config=gpu).
 
     Args:
-      name: name of the assembled repository target.
+      name: name of the target assembling every model.
       variants: list of dicts from @implicit_variants//:variants.bzl.
-      **kwargs: passed to the assembled target (e.g. visibility).
+      **kwargs: passed to the assembled targets (e.g. visibility).
     """
-    cpu_models = []
-    gpu_models = []
+    by_backend = {backend: ([], []) for backend in BACKENDS}
     for variant in variants:
         _check_variant(variant)
         target = "{}/{}".format(variant["repository"], variant["name"])
@@ -146,14 +157,15 @@ def implicit_models(name, variants, **kwargs):
             model_name = variant["name"],
             repository = variant["repository"],
             spec = variant["spec"],
+            exec_compatible_with = in_python_env(backend),
             target_compatible_with = ["//platforms:gpu"] if variant["gpu_only"] else [],
         )
-        (gpu_models if variant["gpu_only"] else cpu_models).append(":" + target)
-    implicit_repository(
-        name = name,
-        models = cpu_models + select({
-            "//platforms:is_gpu": gpu_models,
-            "//conditions:default": [],
-        }),
+        by_backend[backend][1 if variant["gpu_only"] else 0].append(":" + target)
+    for backend, (cpu_models, gpu_models) in by_backend.items():
+        _assemble(backend + "_repo", cpu_models, gpu_models, **kwargs)
+    _assemble(
+        name,
+        [t for cpu, _ in by_backend.values() for t in cpu],
+        [t for _, gpu in by_backend.values() for t in gpu],
         **kwargs
     )

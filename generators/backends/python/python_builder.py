@@ -1,7 +1,7 @@
 """Python-backend builder: copies the one real `model.py` into a version dir.
 
 Every python variant serves the same source file,
-`generators/python_model/model.py`, a linted and tested Triton python-backend
+`generators/backends/python/model.py`, a linted and tested Triton python-backend
 model that reads its tensor names, types, batching and initial state from
 the model config at load time. Nothing is generated from a template: the
 build copies the file byte for byte (contents only, no timestamps or mode
@@ -16,7 +16,7 @@ from generators.variant import Variant
 
 # Not resolved: under Bazel the source is the `data` file beside this module in
 # the runfiles tree, not wherever the symlinks lead.
-MODEL_SOURCE = pathlib.Path(__file__).absolute().parent / "python_model" / "model.py"
+MODEL_SOURCE = pathlib.Path(__file__).absolute().parent / "model.py"
 MODEL_FILE = "model.py"
 
 
@@ -37,6 +37,6 @@ def write_model(variant: Variant, options: BuildOptions, version_dir: pathlib.Pa
     except OSError as err:
         raise BackendUnavailableError(
             f"python model source {MODEL_SOURCE} is unreadable ({err.strerror}); the"
-            " python_builder library must ship generators/python_model/model.py as data"
+            " python_builder library must ship generators/backends/python/model.py as data"
         ) from None
     (version_dir / MODEL_FILE).write_bytes(source)

@@ -362,7 +362,7 @@ def _expose_state_input(meta_graph, name: str) -> None:
     ):
         raise GeneratorError(
             f"TensorFlow {tf.__version__} saved no placeholder '{old}'; the state-input"
-            " rename in generators/savedmodel_builder.py needs updating for this version"
+            " rename in generators/backends/savedmodel/savedmodel_builder.py needs updating for this version"
         )
     del signature_inputs[name]
 

@@ -1,0 +1,1 @@
+"""The onnx backend: its builder, generator binary and hermetic requirement set."""

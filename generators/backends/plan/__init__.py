@@ -1,0 +1,1 @@
+"""The plan backend: its builder, generator binary and hermetic requirement set."""

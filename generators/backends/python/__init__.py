@@ -1,0 +1,1 @@
+"""The python backend: its builder, generator binary and hermetic requirement set."""

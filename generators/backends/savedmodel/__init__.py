@@ -1,0 +1,1 @@
+"""The savedmodel backend: its builder, generator binary and hermetic requirement set."""

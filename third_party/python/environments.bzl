@@ -1,0 +1,108 @@
+"""The project's hermetic Python environments: one per backend, one per test kind.
+
+Each environment is a virtual environment made from one or more hashed locks
+(`python_env` repository rule) and a Python toolchain that only targets
+asking for it get: a target joins an environment with
+`exec_compatible_with = in_python_env("<name>")`, which makes Bazel pick the
+execution platform carrying that environment's constraint and, on it, that
+environment's toolchain. `core` is the default (no constraint): the shared
+library, the repository assembly and the unit tests need nothing more.
+
+Only a toolchain that resolution picks has its repository fetched, so a
+build of ONNX models creates `core` and `onnx` and never downloads
+TensorFlow; and since each launcher carries only its own locks' digests, a
+pin change re-keys only the actions of that environment.
+
+A backend's environment comes from its entry in
+generators/backends/backends.bzl and the requirement set in its folder.
+"""
+
+load("//generators/backends:backends.bzl", "BACKENDS", "backend_lock")
+load("//third_party/python/private:python_env_private.bzl", _python_env = "python_env")
+
+_CORE = "//third_party/python/core:requirements_lock.txt"
+
+_PLAN_GPU = "//generators/backends/plan:requirements_gpu.in"
+
+# name -> locks it installs (in one pip run: they must co-resolve) and the
+# requirements installed only under --config=gpu.
+# Every backend has its own (BACKENDS); only plans add a GPU group.
+_GPU_REQUIREMENTS = {"plan": _PLAN_GPU}
+
+PYTHON_ENVIRONMENTS = dict([
+    (b, {"locks": [backend_lock(b)], "gpu_requirements": _GPU_REQUIREMENTS.get(b)})
+    for b in BACKENDS
+] + [
+    # The standalone CLI and the Python API build any backend in-process.
+    ("cli", {"locks": [backend_lock(b) for b in BACKENDS], "gpu_requirements": _PLAN_GPU}),
+    # The real-server tests (nvidia-pytriton's tritonserver, Triton's clients).
+    ("e2e", {"locks": ["//third_party/python/e2e:requirements_lock.txt"]}),
+    ("lint", {"locks": ["//third_party/python/lint:requirements_lock.txt"]}),
+    # Last: the toolchain of every target that asks for no environment.
+    ("core", {"locks": [_CORE]}),
+])
+
+DEFAULT_PYTHON_ENV = "core"
+
+def in_python_env(name):
+    """`exec_compatible_with` value that runs a target in environment `name`.
+
+    Args:
+      name: a key of PYTHON_ENVIRONMENTS.
+
+    Returns:
+      A list of constraint labels (empty for the default environment).
+    """
+    if name not in PYTHON_ENVIRONMENTS:
+        fail("in_python_env: unknown environment '{}'; valid: {}".format(
+            name,
+            sorted(PYTHON_ENVIRONMENTS.keys()),
+        ))
+    if name == DEFAULT_PYTHON_ENV:
+        return []
+    return ["//platforms:python_" + name]
+
+def python_environment_platforms():
+    """Declares, in //platforms, one constraint and execution platform per environment."""
+    native.constraint_setting(name = "python_env")
+    for name in PYTHON_ENVIRONMENTS:
+        if name == DEFAULT_PYTHON_ENV:
+            continue
+        native.constraint_value(name = "python_" + name, constraint_setting = ":python_env")
+        native.platform(
+            name = "python_{}_exec".format(name),
+            constraint_values = [":python_" + name],
+            parents = ["@local_config_platform//:host"],
+        )
+
+def python_environment_toolchains():
+    """Declares, in //third_party/python, one toolchain per environment.
+
+    The toolchain() targets live here, not in the environments' repositories,
+    so resolution reads them without creating any environment.
+    """
+    for name in PYTHON_ENVIRONMENTS:
+        native.toolchain(
+            name = "python_{}_toolchain".format(name),
+            toolchain = "@python_{}//:runtime_pair".format(name),
+            toolchain_type = "@bazel_tools//tools/python:toolchain_type",
+            exec_compatible_with = in_python_env(name),
+        )
+
+def python_environments():
+    """WORKSPACE macro: the environments' repositories, platforms and toolchains."""
+    for name, spec in PYTHON_ENVIRONMENTS.items():
+        _python_env(
+            name = "python_" + name,
+            locks = spec["locks"],
+            gpu_requirements = spec.get("gpu_requirements"),
+        )
+
+    # The host first: targets asking for no environment run there, on `core`.
+    native.register_execution_platforms(
+        "@local_config_platform//:host",
+        *["//platforms:python_{}_exec".format(n) for n in PYTHON_ENVIRONMENTS if n != DEFAULT_PYTHON_ENV]
+    )
+    native.register_toolchains(
+        *["//third_party/python:python_{}_toolchain".format(n) for n in PYTHON_ENVIRONMENTS]
+    )
