@@ -107,6 +107,8 @@ def generate(args: argparse.Namespace) -> int:
     """Write the selected models; returns the number written."""
     options = BuildOptions(onnx_opset=args.onnx_opset, onnx_ir_version=args.onnx_ir_version)
     entries = select(args, expand())
+    for backend in sorted({e.variant.backend for e in entries}, key=lambda b: b.value):
+        builder_for(backend)  # every framework present before anything is written
     check_output_dir(args.models_dir)
     started = time.monotonic()
     for index, entry in enumerate(entries, 1):

@@ -127,6 +127,21 @@ class BadInputTest(unittest.TestCase):
                 gen_qa_implicit_models.main(["--models_dir", str(self.dir), "--onnx"])
         self.assertEqual(list(self.dir.iterdir()), [])
 
+    def test_backend_without_its_framework_fails_before_writing(self):
+        """This test runs in the onnx environment, which holds no TensorFlow."""
+        try:
+            import tensorflow  # noqa: F401
+        except ModuleNotFoundError:
+            pass
+        else:
+            self.fail("the onnx environment must not hold TensorFlow")
+        out = self.dir / "repo"
+        code, err = run_cli("--models_dir", str(out), "--all", "--onnx", "--savedmodel")
+        self.assertEqual(code, 2, err)
+        self.assertIn("needs the Python package 'tensorflow'", err)
+        self.assertIn("generators/backends/savedmodel/requirements_lock.txt", err)
+        self.assertFalse(out.exists(), "nothing may be written, not even the onnx models")
+
 
 class DeterminismTest(unittest.TestCase):
     """Two runs give identical manifests; the CLI equals the Bazel build."""

@@ -1,12 +1,16 @@
 """Registry of backend builders: `Backend -> module` with a `write_model`.
 
-Modules are imported on first use, so generating ONNX models never imports
-TensorFlow or TensorRT.
+Each backend lives in its own package, `generators/backends/<backend>/`
+(builder, generator binary, requirement set). Modules are imported on first
+use, so generating ONNX models never imports TensorFlow or TensorRT, and an
+environment that lacks a backend's framework fails with a clear error
+naming the requirement set to install, not with a traceback.
 """
 
 import importlib
 from types import ModuleType
 
+from generators.errors import BackendUnavailableError
 from generators.variant import Backend
 
 BUILDER_MODULES = {
@@ -17,6 +21,25 @@ BUILDER_MODULES = {
 }
 
 
+def requirement_set(backend: Backend) -> str:
+    """Path, from the repository root, of a backend's hashed lock."""
+    return f"generators/backends/{backend.value}/requirements_lock.txt"
+
+
 def builder_for(backend: Backend) -> ModuleType:
-    """The builder module of a backend (exposes `write_model`)."""
-    return importlib.import_module(BUILDER_MODULES[backend])
+    """The builder module of a backend (exposes `write_model`).
+
+    Raises:
+        BackendUnavailableError: the builder imports a package this Python
+            environment does not have.
+    """
+    try:
+        return importlib.import_module(BUILDER_MODULES[backend])
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] == "generators":
+            raise
+        raise BackendUnavailableError(
+            f"the {backend.value} builder needs the Python package '{err.name}', which this"
+            f" environment lacks; install the {backend.value} requirement set:"
+            f" pip install --require-hashes --no-deps -r {requirement_set(backend)}"
+        ) from None
