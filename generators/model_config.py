@@ -23,7 +23,8 @@ IDLE_MICROSECONDS = 5_000_000
 # harness later rewrites with sed.
 OLDEST_CANDIDATES = 6
 OLDEST_PREFERRED_BATCH = 4
-# Initial value of the file-initialised state (what upstream's harness writes).
+# Initial value of a numeric file-initialised state (what upstream's harness
+# writes); string file states start empty whatever the file holds.
 FILE_INITIAL_VALUE = 100
 
 
@@ -155,18 +156,19 @@ def file_initial_value(pair_index: int) -> int:
 def initial_state_files(variant: Variant) -> Dict[str, bytes]:
     """Contents of `initial_state/<file>` per state pair of a file-initialised variant.
 
-    Pair k holds `file_initial_value(k)` in every element: numeric states raw,
-    little-endian and row-major; string states as a serialized BYTES tensor
-    (4-byte little-endian length, then the bytes) of its decimal text.
+    Numeric states: pair k holds `file_initial_value(k)` in every element,
+    raw, little-endian and row-major. String states: one empty BYTES element
+    per state element (a 4-byte zero length each). Triton core zeroes every
+    string state after copying the file in (SetStringDataToZero, which fails
+    the sequence unless the size is a multiple of 4), so a string state always
+    starts as empty strings; this file is exactly what that zeroing leaves.
     """
     count = math.prod(variant.state_shape)
     files = {}
     for index, pair in enumerate(variant.state_pairs):
-        value = file_initial_value(index)
         if variant.dtype is DType.OBJECT:
-            text = str(value).encode()
-            files[pair.data_file] = (struct.pack("<I", len(text)) + text) * count
+            files[pair.data_file] = struct.pack("<I", 0) * count
         else:
             fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
-            files[pair.data_file] = struct.pack(fmt, value) * count
+            files[pair.data_file] = struct.pack(fmt, file_initial_value(index)) * count
     return files

@@ -38,6 +38,11 @@ class MultiDimensionalTest(unittest.TestCase):
         files = initial_state_files(_variant(initial_state="file"))
         self.assertEqual(files, {"input_state_data": struct.pack("<i", 100) * 6})
 
+    def test_string_file_initial_state_is_empty_strings(self):
+        """Six empty BYTES elements: what Triton core leaves after zeroing a string state."""
+        files = initial_state_files(_variant(dtype="object", initial_state="file"))
+        self.assertEqual(files, {"input_state_data": b"\0" * 24})
+
 
 class ZeroFieldsTest(unittest.TestCase):
     """Zero-valued fields a harness or reader expects are still written."""

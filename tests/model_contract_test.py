@@ -48,11 +48,12 @@ def expected_state(variant: Variant, pair: int, running_sum: int, value: int) ->
     value at START (file: 100 * (k + 1); zero, or no initial state: 0) and
     the previous new_k afterwards; so new_k = (k + 1) * running sum + the
     initial value. The default single pair is k = 0: the running sum, plus
-    100 with a file initial state; strings as its decimal text. ONNX string
-    models are identities (upstream quirk the clients encode).
+    100 with a numeric file initial state; strings as its decimal text, and a
+    string state always starts empty (Triton core zeroes it), i.e. 0. ONNX
+    string models are identities (upstream quirk the clients encode).
     """
-    if variant.backend is Backend.ONNX and variant.dtype is DType.OBJECT:
-        return value
+    if variant.dtype is DType.OBJECT:
+        return value if variant.backend is Backend.ONNX else (pair + 1) * running_sum
     initial = FILE_INITIAL_VALUE * (pair + 1) if variant.initial_state is InitialState.FILE else 0
     return (pair + 1) * running_sum + initial
 

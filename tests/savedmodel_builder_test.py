@@ -239,9 +239,9 @@ class InitialStateTest(_ModelTestCase):
                          [[101.0], [103.0], [106.0], [110.0]])
 
     def test_file_string_variable_width(self):
-        """String file state "100" broadcast to width 2: "101" .. "110"."""
+        """String file state: Triton feeds "" (it zeroes string states), width 2: "1" .. "10"."""
         self.assertEqual(self.sequence("object_variable_file", [1, 2, 3, 4], width=2),
-                         [["101"] * 2, ["103"] * 2, ["106"] * 2, ["110"] * 2])
+                         [["1"] * 2, ["3"] * 2, ["6"] * 2, ["10"] * 2])
 
 
 class StateUpdatingBackendTest(_ModelTestCase):

@@ -4,8 +4,9 @@ Models are built in the test's process, then driven with hand-written request
 batches through tests/runners/savedmodel_runner.py, which feeds them the way
 Triton's tensorflow backend does. The backend never updates INPUT_STATE, so
 every request carries the value Triton injects at the start of a sequence:
-garbage (no initial state; "" for strings), zero, or the file's 100 (200,
-300 for the second and third state pair of a multi-state model).
+garbage (no initial state), zero, or the file's 100 (200, 300 for the second
+and third state pair of a multi-state model); strings always "" (Triton core
+zeroes every string state, file or not).
 
 Each test module builds the variants it uses once (`BuiltModels`, from its
 setUpModule) and runs them through a `ModelTestCase`. Used by
@@ -121,10 +122,10 @@ def _garbage(variant: Variant, rows: int, width: int) -> np.ndarray:
 
 def _injected_state(variant: Variant, rows: int, pair_index: int = 0) -> np.ndarray:
     """A state input as Triton's tensorflow backend passes it on every request."""
+    if variant.dtype is DType.OBJECT:  # Triton zeroes string states, file ones too: ""
+        return np.full((rows, 1), b"", dtype=object)
     if variant.initial_state is InitialState.FILE:
         return _data(variant, [_FILE_STATES[pair_index]] * rows, 1)
-    if variant.dtype is DType.OBJECT:  # Triton zero-fills string states: ""
-        return np.full((rows, 1), b"", dtype=object)
     if variant.initial_state is InitialState.ZERO:
         return _data(variant, [0] * rows, 1)
     return _garbage(variant, rows, 1)

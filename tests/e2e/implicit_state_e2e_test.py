@@ -6,15 +6,17 @@ the tritonserver bundled with the pinned nvidia-pytriton wheel on that
 repository, loads every python model in it, and drives them with tritonclient
 over HTTP and gRPC as Triton's QA clients do (reference section 7): single
 sequences, START mid-sequence, parallel sequences on batched models,
-ragged variable-shape sequences, zero and file initial states, strings as
-decimal text, the errors Triton itself returns, and a load run; models with
+ragged variable-shape sequences, zero and file initial states (a string
+state starts empty whatever its file holds: Triton core zeroes it), strings
+as decimal text, the errors Triton itself returns, and a load run; models with
 several state pairs get the issue's worked example, a mid-sequence restart
 and parallel sequences. The stock python backend never advances implicit
 state, so these results prove that the model keeps each sequence's state
 (each pair's) itself. Expected values are literals
 from CONTRACT.md section 3 and the upstream tests, not computed by the code
 under test. Server logs go to $TEST_UNDECLARED_OUTPUTS_DIR when set; a
-failing class prints its server's log tail.
+failing class prints its server's log tail, and any error line in a log
+fails its class (tests.e2e.server_log).
 """
 
 import json
@@ -59,11 +61,14 @@ LOAD_STEPS = 50
 class RepositoryChecks(ServedRepository):
     """Checks every python model of one repository; mixed into a TestCase."""
 
-    OFFSET = 0  # initial state value: 100 for the file-initialised repositories
+    # Numeric initial state value: 100 for the file-initialised repositories.
+    # String states always start empty (Triton core zeroes them), i.e. 0.
+    OFFSET = 0
 
     def assert_outputs(self, model, outputs, expected, width=1):
-        """Each output must hold expected + OFFSET in every element."""
-        self.assert_values(model, outputs, [value + self.OFFSET for value in expected], width)
+        """Each output must hold expected + the initial value in every element."""
+        offset = 0 if model.is_string else self.OFFSET
+        self.assert_values(model, outputs, [value + offset for value in expected], width)
 
     def check_sequence(self, corrid, sequence, expected, width=1):
         """Send a sequence over HTTP, then gRPC, to every model."""
@@ -189,7 +194,7 @@ class FixedShapeZeroStateTest(RepositoryChecks, unittest.TestCase):
 
 
 class FixedShapeFileStateTest(RepositoryChecks, unittest.TestCase):
-    """Shape [1] with a file initial state of 100: every output is +100."""
+    """Shape [1] with a file initial state of 100: every output is +100 (strings: +0)."""
 
     REPOSITORY = "qa_sequence_initial_state_file_implicit_model_repository"
     OFFSET = 100
@@ -208,7 +213,7 @@ class VariableShapeZeroStateTest(RepositoryChecks, VariableShapeChecks, unittest
 
 
 class VariableShapeFileStateTest(RepositoryChecks, VariableShapeChecks, unittest.TestCase):
-    """Shape [-1] with a file initial state of 100 (width 1, broadcast)."""
+    """Shape [-1] with a file initial state of 100 (width 1, broadcast; strings: empty)."""
 
     REPOSITORY = "qa_variable_sequence_initial_state_file_implicit_model_repository"
     OFFSET = 100
