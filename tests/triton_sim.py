@@ -6,7 +6,10 @@ check a generated model against what a real server would feed it:
 
 - every `state` entry of the config gets its own buffer per sequence,
   created at START (or when a slot has none) as `tests.triton_sim_state`
-  describes: zeros, the entry's initial-state file, or garbage;
+  describes: zeros, the entry's initial-state file, or garbage; string
+  states zeroed as core does, and a string state file whose size is not a
+  multiple of 4 failing every sequence start with core's error
+  (`SequenceStateError`);
 - backends that call StateUpdate (onnxruntime, tensorrt, pytorch) turn each
   request's state outputs (OUTPUT_STATE, ...) into the next request's state
   inputs, entry by entry, shape included; python and tensorflow never do, so
@@ -32,8 +35,9 @@ import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.model_config import parse_config
-from tests.triton_sim_state import (  # noqa: F401 - SimError, parse_bytes_tensor re-exported
+from tests.triton_sim_state import (  # noqa: F401 - errors, parse_bytes_tensor re-exported
     Garbage,
+    SequenceStateError,
     SimError,
     numpy_type,
     parse_bytes_tensor,
@@ -198,7 +202,8 @@ class SequenceBatcherSim:
         if sequence is None:
             if not self._free:
                 raise SimError(f"no free sequence slot for {corrid}; backlogs are not simulated")
-            sequence = _Sequence(slot=self._free.pop(0), states=self._fresh_states())
+            states = self._fresh_states()  # may fail as core does; then no slot is taken
+            sequence = _Sequence(slot=self._free.pop(0), states=states)
             self._live[corrid] = sequence
         elif start:
             sequence.states = self._fresh_states()

@@ -8,6 +8,13 @@ buffer has shape [1] (batched) + state dims with -1 -> 1 and holds zeros,
 the entry's initial-state file's bytes or, without an initial_state, random
 bytes standing in for uninitialized memory (strings: empty).
 
+String (TYPE_STRING) states follow Triton core (src/sequence_state.cc): a
+data file of any size is copied in, then every string state is zeroed
+(SetStringDataToZero). A buffer whose size is not a multiple of 4 fails
+that with core's error at each sequence start (`SequenceStateError`; the
+real server logs it and the onnxruntime backend then crashes); otherwise it
+holds one empty string per 4 bytes, whatever the file said.
+
 `SimError`, the simulation's base error, lives here so that both modules
 raise it; `tests.triton_sim` re-exports it.
 """
@@ -33,6 +40,18 @@ class SimError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class SequenceStateError(SimError):
+    """Triton core cannot set up a sequence's state (it logs this and the sequence breaks)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Failed to initialize sequence state: {message}")
+
+
+# Core's SetStringDataToZero message (src/sequence_state.cc).
+NOT_MULTIPLE_OF_4 = ("The total byte size must be a multiple of 4 when setting the sequence"
+                     " state to zero.")
 
 
 def numpy_type(data_type: int):
@@ -92,6 +111,8 @@ class StateEntry:
         dtype: numpy type of the buffer.
         shape: Shape of a fresh buffer ([1] when batched + dims, -1 -> 1).
         initial: The initial value (zeros or the data file), None without one.
+        start_error: Core's error at every sequence start, if any (a string
+            state file whose size is not a multiple of 4).
     """
 
     input_name: str
@@ -99,23 +120,32 @@ class StateEntry:
     dtype: np.dtype
     shape: Tuple[int, ...]
     initial: Optional[np.ndarray]
+    start_error: str = ""
 
     def fresh(self, garbage: Garbage) -> np.ndarray:
         """The buffer a slot gets at START: the initial state, or garbage."""
+        if self.start_error:
+            raise SequenceStateError(self.start_error)
         if self.initial is not None:
             return self.initial.copy()
         return garbage(self.shape, self.dtype)
 
 
+def _zeroed_strings(size: int, name: str, count: int, shape: Tuple[int, ...]) -> np.ndarray:
+    """A string state of `size` bytes after core zeroes it (size a multiple of 4)."""
+    elements = parse_bytes_tensor(bytes(size))
+    if len(elements) != count:
+        raise SimError(f"string state file {name} has {size} bytes: zeroed by Triton that is"
+                       f" {len(elements)} empty strings, but the state has {count} elements;"
+                       f" write {4 * count} zero bytes")
+    return np.array(elements, dtype=object).reshape(shape)
+
+
 def _read_data_file(path: pathlib.Path, dtype: np.dtype, shape: Tuple[int, ...]) -> np.ndarray:
-    """An initial-state file: raw row-major values, or a serialized BYTES tensor."""
+    """An initial-state file: raw row-major values; strings as core zeroes them."""
     blob, count = path.read_bytes(), math.prod(shape)
     if dtype == np.object_:
-        elements = parse_bytes_tensor(blob)
-        if len(elements) != count:
-            raise SimError(f"state file {path.name} holds {len(elements)} strings,"
-                           f" expected {count}")
-        return np.array(elements, dtype=object).reshape(shape)
+        return _zeroed_strings(len(blob), path.name, count, shape)
     if len(blob) < count * dtype.itemsize:
         raise SimError(f"state file {path.name} has {len(blob)} bytes,"
                        f" needs {count * dtype.itemsize}")
@@ -131,7 +161,7 @@ def _initial_value(state, shape: Tuple[int, ...], model_dir: pathlib.Path):
     if math.prod(initial.dims) != math.prod(shape):
         raise SimError(f"initial_state dims {list(initial.dims)} of '{state.input_name}'"
                        f" do not fill state {shape}")
-    if initial.zero_data:
+    if initial.zero_data:  # core allocates 4 zero bytes per string: empty strings
         return np.full(shape, b"", dtype=object) if dtype == np.object_ else np.zeros(
             shape, dtype)
     if not initial.data_file:
@@ -153,8 +183,23 @@ def state_entries(config: mc.ModelConfig, model_dir: pathlib.Path) -> List[State
     entries = []
     for state in states:
         shape = batch + tuple(1 if d == -1 else d for d in state.dims)
+        error = _string_file_error(state, model_dir)
         entries.append(StateEntry(
             input_name=state.input_name, output_name=state.output_name,
             dtype=np.dtype(numpy_type(state.data_type)), shape=shape,
-            initial=_initial_value(state, shape, model_dir)))
+            initial=None if error else _initial_value(state, shape, model_dir),
+            start_error=error))
     return entries
+
+
+def _string_file_error(state, model_dir: pathlib.Path) -> str:
+    """Core's start-of-sequence error for a string state file of a bad size, else ""."""
+    if mc.DataType.Name(state.data_type) != "TYPE_STRING" or not state.initial_state:
+        return ""
+    data_file = state.initial_state[0].data_file
+    if not data_file:
+        return ""
+    size = (model_dir / "initial_state" / data_file).stat().st_size
+    if size % 4 == 0:
+        return ""
+    return f"{NOT_MULTIPLE_OF_4} (state '{state.input_name}', {data_file}: {size} bytes)"

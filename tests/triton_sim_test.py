@@ -177,25 +177,59 @@ class StateTest(SimTestCase):
         self.assertEqual(outputs, [1, 2, 3])
 
     def test_file_initial_state(self):
-        """Numeric files are raw LE values; string files serialized BYTES tensors."""
+        """Numeric files are raw LE values."""
         (self.dir / "initial_state").mkdir()
         (self.dir / "initial_state" / "f").write_bytes(struct.pack("<i", 100))
         sim = self.sim(initial='initial_state { name: "i" data_type: TYPE_INT32 dims: [1]'
                                ' data_file: "f" }', runner=Recorder(gate=False))
         self.assertEqual(int(sim.infer(1, 1, start=True).output[0, 0]), 101)
-        (self.dir / "initial_state" / "f").write_bytes(struct.pack("<I", 3) + b"100")
-        sim = self.sim(dtype="TYPE_STRING", initial='initial_state { name: "i" data_type:'
-                       ' TYPE_STRING dims: [1] data_file: "f" }', runner=lambda feed: {
-                           "OUTPUT": feed["INPUT_STATE"], "OUTPUT_STATE": feed["INPUT_STATE"]})
-        self.assertEqual(sim.infer(1, 1, start=True).output.tolist(), [[b"100"]])
 
-    def test_harness_state_file_breaks_strings(self):
-        """Upstream's 4-byte int32 file is not a BYTES tensor: the model cannot load."""
-        (self.dir / "initial_state").mkdir()
-        (self.dir / "initial_state" / "f").write_bytes(b"d\0\0\0")
-        with self.assertRaisesRegex(triton_sim.SimError, "incomplete string data"):
-            self.sim(dtype="TYPE_STRING", initial='initial_state { name: "i" data_type:'
-                     ' TYPE_STRING dims: [1] data_file: "f" }')
+
+STRING_FILE = 'initial_state { name: "i" data_type: TYPE_STRING dims: [1] data_file: "f" }'
+CORE_ERROR = ("Failed to initialize sequence state: The total byte size must be a multiple of"
+              " 4 when setting the sequence state to zero.")
+
+
+def echo_state(feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """A model returning the state it was fed as OUTPUT and OUTPUT_STATE."""
+    return {"OUTPUT": feed["INPUT_STATE"], "OUTPUT_STATE": feed["INPUT_STATE"]}
+
+
+class StringStateFileTest(SimTestCase):
+    """Triton core zeroes string states, and fails a start when that is impossible."""
+
+    def string_sim(self, blob: bytes, dims: str = "1") -> triton_sim.SequenceBatcherSim:
+        """A TYPE_STRING model whose state file initial_state/f holds `blob`."""
+        (self.dir / "initial_state").mkdir(exist_ok=True)
+        (self.dir / "initial_state" / "f").write_bytes(blob)
+        initial = STRING_FILE.replace("dims: [1]", f"dims: [{dims}]")
+        return self.sim(dtype="TYPE_STRING", dims=dims, initial=initial, runner=echo_state)
+
+    def test_upstream_harness_file_is_one_empty_string(self):
+        """Upstream's 4-byte int32 100 (64 00 00 00, no valid BYTES tensor) is zeroed: ""."""
+        sim = self.string_sim(b"d\0\0\0")
+        self.assertEqual(sim.infer(1, 1, start=True).output.tolist(), [[b""]])
+
+    def test_one_empty_element_per_state_element(self):
+        """Dims [2, 3]: 24 zero bytes are six empty strings, fed with shape [1, 2, 3]."""
+        sim = self.string_sim(bytes(24), dims="2, 3")
+        self.assertEqual(sim.infer(1, [["1"] * 3] * 2, start=True).output.tolist(),
+                         [[[b""] * 3] * 2])
+
+    def test_old_seven_byte_file_fails_every_start(self):
+        """Length 3 + "100" (7 bytes, this project's old file): core's error at START."""
+        sim = self.string_sim(struct.pack("<I", 3) + b"100")
+        for corrid in (1, 2):
+            with self.assertRaises(triton_sim.SequenceStateError) as caught:
+                sim.infer(corrid, 1, start=True)
+            self.assertTrue(str(caught.exception).startswith(CORE_ERROR), caught.exception)
+            self.assertIn("7 bytes", str(caught.exception))
+        self.assertEqual(sim.executions, [])
+
+    def test_wrong_element_count_after_zeroing(self):
+        """8 bytes for a one-element state zero into two strings: not a usable state."""
+        with self.assertRaisesRegex(triton_sim.SimError, "2 empty strings.*1 elements"):
+            self.string_sim(bytes(8))
 
 
 class MultiStateTest(SimTestCase):
