@@ -5,7 +5,9 @@ parses into Triton's `ModelConfig` and round-trips; its fields match the
 contract's per-family table; its text keeps the invariants upstream's shell
 harnesses rely on; there is one `state` entry per state pair, with distinct
 names, and a file initial state gives pair k its own data file holding
-100 * (k + 1) per element.
+100 * (k + 1) per element (strings: one empty BYTES element each, which is
+what Triton core's zeroing of string states leaves). Every data file has a
+size Triton accepts (DataFileSizeTest), computed here from dims and dtype.
 Then the harnesses' own sed edits (instance count, `direct` block, `_half`
 rename, zero -> file initial state, dyna oldest rewrites, `_output` copies)
 are applied to a copy of the text, which must still parse with exactly the
@@ -209,11 +211,11 @@ class ConfigContentTest(ConfigTestCase):
                              sorted(files))
 
     def _check_data_file(self, data_file: pathlib.Path, initial, value: int) -> None:
-        """`value` per element: LE int32/float32, or a serialized BYTES tensor of its text."""
+        """`value` per element as LE int32/float32; strings: one empty BYTES element each."""
         blob, count = data_file.read_bytes(), math.prod(initial.dims)
         type_name = mc.DataType.Name(initial.data_type)
         if type_name == "TYPE_STRING":
-            self.assertEqual(triton_sim.parse_bytes_tensor(blob), [str(value).encode()] * count)
+            self.assertEqual(triton_sim.parse_bytes_tensor(blob), [b""] * count)
             return
         fmt = {"TYPE_INT32": "i", "TYPE_FP32": "f"}[type_name]
         self.assertEqual(len(blob), 4 * count)
@@ -254,6 +256,44 @@ class ConfigContentTest(ConfigTestCase):
                 self.assertEqual(lines(r"count", text), [])
                 zeros = len(variant.state_pairs) * (variant.initial_state is InitialState.ZERO)
                 self.assertEqual(lines(r"zero_data", text), ["      zero_data: true"] * zeros)
+
+
+# Bytes per element of the numeric state types Triton reads raw from a data file.
+ELEMENT_BYTES = {"TYPE_BOOL": 1, "TYPE_INT32": 4, "TYPE_INT64": 8, "TYPE_UINT64": 8,
+                 "TYPE_FP16": 2, "TYPE_FP32": 4, "TYPE_FP64": 8}
+
+
+class DataFileSizeTest(ConfigTestCase):
+    """No `initial_state` names a data file whose size Triton would reject."""
+
+    def test_data_file_sizes(self):
+        """Numeric: elements x element size. Strings: whole 4-byte lengths, one per element.
+
+        Triton copies a string file whatever its size, then zeroes the buffer
+        and fails the sequence unless the size is a multiple of 4; the zeroed
+        buffer must still hold one (empty) BYTES element per state element.
+        """
+        checked = 0
+        for _, path, _, config in self.each():
+            for state in config.sequence_batching.state:
+                for initial in state.initial_state:
+                    if not initial.data_file:
+                        continue
+                    with self.subTest(model=self.label(path), state=state.input_name):
+                        self._check_size(path / "initial_state" / initial.data_file, state)
+                        checked += 1
+        self.assertGreater(checked, 0, "no data_file initial state in the built tree")
+
+    def _check_size(self, data_file: pathlib.Path, state) -> None:
+        size = data_file.stat().st_size
+        count = math.prod(1 if d == -1 else d for d in state.dims)
+        type_name = mc.DataType.Name(state.data_type)
+        if type_name != "TYPE_STRING":
+            self.assertEqual(size, count * ELEMENT_BYTES[type_name], type_name)
+            return
+        self.assertEqual(size % 4, 0, "core: total byte size must be a multiple of 4")
+        self.assertEqual(len(triton_sim.parse_bytes_tensor(data_file.read_bytes())), count)
+        self.assertEqual(len(triton_sim.parse_bytes_tensor(bytes(size))), count, "once zeroed")
 
 
 class HarnessEditTest(ConfigTestCase):
