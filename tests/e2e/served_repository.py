@@ -4,9 +4,10 @@
 repository of the built tree (tests.repo_location.implicit_repo; under
 Bazel, IMPLICIT_REPO) in `REPOSITORY`: `setUpClass` starts the server on
 it, loads every python model the manifest lists there and opens an HTTP
-and a gRPC connection; the class cleanup stops the server and, when a test
-of the class failed, prints the server log's tail. It also holds the
-assertions every e2e check shares.
+and a gRPC connection; the class cleanup stops the server, prints the server
+log's tail when a test of the class failed, and fails the class when the log
+holds an error line (tests.e2e.server_log). It also holds the assertions
+every e2e check shares.
 """
 
 import json
@@ -16,6 +17,7 @@ import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from tests.e2e import sequence_client as client
+from tests.e2e.server_log import check_server_log
 from tests.e2e.triton_server import TritonServer
 from tests.repo_location import implicit_repo
 
@@ -69,6 +71,8 @@ class ServedRepository:
         if cls.failed:
             sys.stderr.write(f"\n{cls.__name__} failed; tritonserver log"
                              f" {cls.server.log_path} ends:\n{cls.server.log_tail()}\n")
+        if cls.server.log_path.exists():  # absent only when the server never ran
+            check_server_log(cls.server.log_path)
 
     def run(self, result=None):
         """Run the test and remember whether it failed (to print the log)."""
