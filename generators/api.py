@@ -207,6 +207,8 @@ def create_onnx_modelfile(models_dir: PathArg, model_version: int, max_batch: in
         onnx_ir_version: ONNX IR version of the file.
 
     Raises:
+        OptionError: an opset or IR version the pinned onnx does not know, or an
+            opset newer than the IR version carries; nothing written.
         SpecError, UnsupportedVariantError, OutputDirError: bad input; nothing written.
     """
     options = BuildOptions(onnx_opset=onnx_opset, onnx_ir_version=onnx_ir_version)

@@ -26,6 +26,13 @@ class UnsupportedVariantError(GeneratorError):
         super().__init__(f"unsupported variant: {message}")
 
 
+class OptionError(GeneratorError):
+    """A generator-wide option (an ONNX version) is out of range."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"invalid option: {message}")
+
+
 class OutputDirError(GeneratorError):
     """The output directory is missing, not a directory or not writable."""
 

@@ -28,6 +28,7 @@ from generators.backends.plan import plan_builder
 from generators.errors import (
     BackendUnavailableError,
     GeneratorError,
+    OptionError,
     OutputDirError,
     SpecError,
     UnsupportedVariantError,
@@ -268,6 +269,13 @@ class ErrorTest(unittest.TestCase):
              {"backend": "onnx"}),
             (SpecError, "is not a directory name",
              api.create_modelconfig, (self.dir, "../escape", 8, "int32", [1]), {}),
+            (OptionError, r"onnx_opset 99: the pinned onnx [\d.]+ knows default-domain opsets",
+             api.create_onnx_modelfile, (self.dir, 1, 8, "int32", [1]), {"onnx_opset": 99}),
+            (OptionError, r"onnx_ir_version 99: the pinned onnx [\d.]+ knows IR versions",
+             api.create_onnx_modelfile, (self.dir, 1, 8, "int32", [1]), {"onnx_ir_version": 99}),
+            (OptionError, "onnx_opset 21 needs IR version 10 or newer.*onnx_ir_version is 8;"
+             " raise onnx_ir_version to 10",
+             api.create_onnx_modelfile, (self.dir, 1, 8, "int32", [1]), {"onnx_opset": 21}),
         ]
         for error, pattern, call, args, kwargs in cases:
             with self.subTest(pattern=pattern):

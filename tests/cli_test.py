@@ -1,7 +1,8 @@
 """Tests of the standalone CLI and the per-model generator entry point.
 
 Covers upstream's flags writing into a shared --models_dir (only the
-generated models are added or replaced), clear errors with exit status 2,
+generated models are added or replaced), clear errors with exit status 2
+(ONNX versions the pinned onnx does not know included),
 no partial model on failure, byte-identical reruns, and the Bazel worker
 protocol of generate_model.
 """
@@ -17,7 +18,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from generators import gen_qa_implicit_models, generate_model
+from generators import build_options, gen_qa_implicit_models, generate_model
 from generators.backends.onnx import onnx_builder
 from generators.model_config import parse_config
 from generators.variant import Backend
@@ -80,6 +81,21 @@ class UpstreamFlagsTest(unittest.TestCase):
         model = onnx_builder.onnx.load(str(self.dir / "onnx_sequence_int32" / "1" / "model.onnx"))
         self.assertEqual(model.opset_import[0].version, 13)
 
+    def test_triton_24_10_maximum_versions(self):
+        """IR 10 / opset 21, the most Triton 24.10's ONNX Runtime 1.19 loads, are written."""
+        code, err = run_cli("--models_dir", str(self.dir), "--onnx", "--onnx_opset", "21",
+                            "--onnx_ir_version", "10")
+        self.assertEqual(code, 0, err)
+        model = onnx_builder.onnx.load(str(self.dir / "onnx_sequence_int32" / "1" / "model.onnx"))
+        self.assertEqual((model.ir_version, model.opset_import[0].version), (10, 21))
+
+    def test_default_versions_pass_the_check(self):
+        """BuildOptions skips the onnx lookup for the defaults, so prove them valid here."""
+        build_options.check_onnx_versions(build_options.DEFAULT_ONNX_OPSET,
+                                          build_options.DEFAULT_ONNX_IR_VERSION)
+        self.assertEqual((build_options.DEFAULT_ONNX_OPSET,
+                          build_options.DEFAULT_ONNX_IR_VERSION), (17, 8))
+
 
 class BadInputTest(unittest.TestCase):
     """Bad input: clear message, exit 2, nothing written."""
@@ -116,6 +132,19 @@ class BadInputTest(unittest.TestCase):
         code, err = run_cli("--models_dir", str(target), "--onnx")
         self.assertEqual(code, 2)
         self.assertIn("is not a directory", err)
+
+    def test_onnx_versions_the_pinned_onnx_does_not_know(self):
+        """Issue 13: --onnx_opset 99 used to exit 0 with unloadable models."""
+        out = self.dir / "out"
+        for flags, message in (
+                (("--onnx_opset", "99"), "invalid option: onnx_opset 99: the pinned onnx"),
+                (("--onnx_ir_version", "99"), "invalid option: onnx_ir_version 99: the pinned"),
+                (("--onnx_opset", "21"), "onnx_opset 21 needs IR version 10 or newer")):
+            with self.subTest(flags=flags):
+                code, err = run_cli("--models_dir", str(out), "--onnx", *flags)
+                self.assertEqual(code, 2)
+                self.assertIn(message, err)
+                self.assertFalse(out.exists())
 
     def test_failing_builder_leaves_no_partial_model(self):
         def broken(variant, options, version_dir):
@@ -170,6 +199,17 @@ class GenerateModelTest(unittest.TestCase):
             code = generate_model.main(Backend.ONNX, ["--spec", spec, "--out", str(out)])
         self.assertEqual(code, 1)
         self.assertIn("use the python_generator", err.getvalue())
+
+    def test_unknown_onnx_opset(self):
+        """The generator binary refuses it too, before creating its output."""
+        out = pathlib.Path(tempfile.mkdtemp()) / "m"
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = generate_model.main(
+                Backend.ONNX, ["--spec", self.SPEC, "--out", str(out), "--onnx_opset", "99"])
+        self.assertEqual(code, 1)
+        self.assertIn("onnx_opset 99: the pinned onnx", err.getvalue())
+        self.assertFalse(out.exists())
 
     def test_worker_protocol(self):
         out = pathlib.Path(tempfile.mkdtemp())
