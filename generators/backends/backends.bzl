@@ -23,3 +23,36 @@ def backend_generator(backend):
 def backend_lock(backend):
     """Label of a backend's hashed lock."""
     return backend_package(backend) + ":requirements_lock.txt"
+
+def backend_targets(backend, data = [], exports = []):
+    """The targets of one backend's package (call from its BUILD file).
+
+    `<backend>_builder` (py_library: the builder, on the shared core),
+    `<backend>_generator` (py_binary, run in the backend's own Python
+    environment), `python_sources` (for lint) and the exported requirement
+    set.
+
+    Args:
+      backend: the backend, a member of BACKENDS.
+      data: files the builder reads at run time (e.g. a model source).
+      exports: further files to export (e.g. a GPU-only requirement set).
+    """
+    backend_package(backend)  # fails early on an unknown backend
+    native.exports_files(["requirements.in", "requirements_lock.txt"] + exports)
+    native.filegroup(
+        name = "python_sources",
+        srcs = native.glob(["*.py"]),
+    )
+    native.py_library(
+        name = backend + "_builder",
+        srcs = ["__init__.py", backend + "_builder.py"],
+        data = data,
+        deps = ["//generators:implicit_common"],
+    )
+    native.py_binary(
+        name = backend + "_generator",
+        srcs = [backend + "_generator.py"],
+        exec_compatible_with = ["//platforms:python_" + backend],
+        python_version = "PY3",
+        deps = [":{}_builder".format(backend)],
+    )
