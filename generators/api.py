@@ -260,6 +260,21 @@ def create_python_modelfile(models_dir: PathArg, model_version: int, max_batch: 
                             state_pairs=state_pairs)
 
 
+def create_libtorch_modelfile(models_dir: PathArg, model_version: int, max_batch: int,
+                              dtype: Any, shape: Sequence[int], *, initial_state: str = "none",
+                              state_pairs: StatePairsArg = None) -> pathlib.Path:
+    """Write `models_dir/<model name>/<model_version>/model.pt`; returns its path.
+
+    The `libtorch` family (TorchScript for Triton's pytorch backend). Strings
+    only without batching (max_batch 0); at most 4 state pairs, named
+    without `__` (the config appends each tensor's `__<index>`). Arguments
+    and errors as `create_onnx_modelfile`.
+    """
+    return _write_modelfile(Backend.LIBTORCH, models_dir, model_version, max_batch, dtype, shape,
+                            BuildOptions(), initial_state=initial_state,
+                            state_pairs=state_pairs)
+
+
 def _config_backend(name: str, backend: Union[str, Backend, None]) -> Backend:
     """The explicit backend, else the family the model name starts with, else onnx."""
     named = next((b for b in Backend if name.startswith(f"{b.value}_")), None)
@@ -327,6 +342,7 @@ _MODELFILE_WRITERS = {
     Backend.SAVEDMODEL: create_tf_modelfile,
     Backend.PYTHON: create_python_modelfile,
     Backend.PLAN: create_plan_modelfile,
+    Backend.LIBTORCH: create_libtorch_modelfile,
 }
 
 
@@ -345,7 +361,8 @@ def create_models(models_dir: PathArg, dtype: Any, shape: Sequence[int], no_batc
         dtype: numpy dtype or name, as `normalize_dtype` takes.
         shape: data dims without batch; -1 for a variable dim.
         no_batch: also write the max_batch 0 models.
-        backends: families to write (`onnx`, `savedmodel`, `python`, `plan`/`tensorrt`).
+        backends: families to write (`onnx`, `savedmodel`, `python`, `plan`/`tensorrt`,
+            `libtorch`).
         initial_state: `"none"`, `"zero"` or `"file"`.
         state_pairs: (input, output) state tensor names; None: one INPUT_STATE pair.
 

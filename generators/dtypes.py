@@ -55,6 +55,7 @@ class FamilyInfo:
     corrid_type: Optional[str] = None  # CONTROL_SEQUENCE_CORRID data type, if declared
     end_control: bool = False  # whether CONTROL_SEQUENCE_END is declared
     updates_state: bool = True  # whether Triton's backend calls StateUpdate
+    positional_names: bool = False  # tensor names carry `__<index>` (pytorch backend)
 
 
 # Python and TensorFlow backends never hand OUTPUT_STATE back to Triton, so
@@ -70,6 +71,8 @@ _FAMILIES = {
     (Backend.PLAN, True): FamilyInfo(
         platform="tensorrt_plan", model_file="model.plan",
         corrid_type="TYPE_INT32", end_control=True),
+    (Backend.LIBTORCH, False): FamilyInfo(
+        platform="pytorch_libtorch", model_file="model.pt", positional_names=True),
     (Backend.PYTHON, False): FamilyInfo(
         backend="python", model_file="model.py", instance_kind="KIND_CPU",
         corrid_type="TYPE_UINT64", end_control=True, updates_state=False),

@@ -32,6 +32,7 @@ _BACKEND_FLAGS = {
     "savedmodel": Backend.SAVEDMODEL,
     "python": Backend.PYTHON,
     "tensorrt": Backend.PLAN,
+    "libtorch": Backend.LIBTORCH,
 }
 
 

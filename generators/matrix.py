@@ -17,7 +17,7 @@ import sys
 from typing import Iterable, List, Mapping, Optional
 
 from generators.errors import SpecError
-from generators.variant import BACKEND_DTYPES, Backend, DType, Variant
+from generators.variant import Backend, DType, Variant, backend_builds
 
 MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matrix.json"
 _REPO_KEYS = {
@@ -63,11 +63,11 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[En
     for backend_name in repo["backends"]:
         backend = Backend(backend_name)
         for dtype_name in repo.get("dtypes", default_dtypes):
-            if DType(dtype_name) not in BACKEND_DTYPES[backend]:
-                continue
             for max_batch, state_pairs in itertools.product(
                 repo["max_batch"], repo.get("state_pair_sets", [None])
             ):
+                if not backend_builds(backend, DType(dtype_name), max_batch):
+                    continue
                 spec = {
                     "backend": backend_name,
                     "dtype": dtype_name,

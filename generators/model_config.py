@@ -5,18 +5,23 @@ with `text_format`, never from a string template. The text keeps the
 invariants Triton's QA shell harnesses rely on when they edit configs with
 sed (CONTRACT.md section 2): top-level fields at column 0, nested fields
 indented, `max_batch_size` always present, one field per line.
+
+Tensor names come from `tensor_names`: the plain names (INPUT, START,
+INPUT_STATE, ...) for every family except libtorch, whose pytorch backend
+maps config names to forward() positions by a `__<index>` suffix.
 """
 
+import dataclasses
 import io
 import math
 import struct
-from typing import Dict
+from typing import Dict, Tuple
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.dtypes import dtype_info, family_info
-from generators.variant import DType, InitialState, Variant
+from generators.variant import DType, InitialState, StatePair, Variant
 
 IDLE_MICROSECONDS = 5_000_000
 # Dyna batched models: the values upstream's dyna generator writes and its
@@ -26,6 +31,41 @@ OLDEST_PREFERRED_BATCH = 4
 # Initial value of a numeric file-initialised state (what upstream's harness
 # writes); string file states start empty whatever the file holds.
 FILE_INITIAL_VALUE = 100
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TensorNames:
+    """The config's (and the model's) tensor names of one variant."""
+
+    input: str
+    output: str
+    start: str
+    ready: str
+    end: str = "END"
+    corrid: str = "CORRID"
+    states: Tuple[StatePair, ...]  # one per variant.state_pairs, same order
+
+
+def tensor_names(variant: Variant) -> TensorNames:
+    """Tensor names of a variant, following its backend's naming rule.
+
+    Plain families use the names as they are. The pytorch backend (libtorch)
+    needs `<name>__<index>`: the index is the forward() argument position of
+    an input and the tuple position of an output. Inputs are INPUT__0,
+    INPUT_STATE__1, START__2, READY__3 (upstream's names, which its QA clients
+    use), and state pair k >= 1 takes the next free positions:
+    `<input>__<3 + k>` and `<output>__<1 + k>`, e.g. INPUT_STATE_1__4 ->
+    OUTPUT_STATE_1__2 and INPUT_STATE_2__5 -> OUTPUT_STATE_2__3.
+    """
+    if not family_info(variant).positional_names:
+        return TensorNames(input="INPUT", output="OUTPUT", start="START", ready="READY",
+                           states=variant.state_pairs)
+    first, *others = variant.state_pairs
+    states = [StatePair(f"{first.input}__1", f"{first.output}__1")]
+    states += [StatePair(f"{pair.input}__{3 + k}", f"{pair.output}__{1 + k}")
+               for k, pair in enumerate(others, 1)]
+    return TensorNames(input="INPUT__0", output="OUTPUT__0", start="START__2", ready="READY__3",
+                       states=tuple(states))
 
 
 def _control(kind: str, name: str, variant: Variant) -> mc.ModelSequenceBatching.Control:
@@ -38,16 +78,17 @@ def _control(kind: str, name: str, variant: Variant) -> mc.ModelSequenceBatching
 
 def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
     family = family_info(variant)
+    names = tensor_names(variant)
     data_type = mc.DataType.Value(dtype_info(variant.dtype).config_type)
     batching = mc.ModelSequenceBatching(max_sequence_idle_microseconds=IDLE_MICROSECONDS)
     if variant.dyna and variant.max_batch > 0:
         batching.oldest.max_candidate_sequences = OLDEST_CANDIDATES
         batching.oldest.preferred_batch_size.append(OLDEST_PREFERRED_BATCH)
         batching.oldest.max_queue_delay_microseconds = 0
-    controls = [("CONTROL_SEQUENCE_START", "START")]
+    controls = [("CONTROL_SEQUENCE_START", names.start)]
     if family.end_control:
-        controls.append(("CONTROL_SEQUENCE_END", "END"))
-    controls.append(("CONTROL_SEQUENCE_READY", "READY"))
+        controls.append(("CONTROL_SEQUENCE_END", names.end))
+    controls.append(("CONTROL_SEQUENCE_READY", names.ready))
     for kind, name in controls:
         batching.control_input.add(
             name=name, control=[_control(kind, name, variant)]
@@ -57,10 +98,10 @@ def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
             kind=mc.ModelSequenceBatching.Control.CONTROL_SEQUENCE_CORRID,
             data_type=mc.DataType.Value(family.corrid_type),
         )
-        batching.control_input.add(name="CORRID", control=[corrid])
-    for pair in variant.state_pairs:
+        batching.control_input.add(name=names.corrid, control=[corrid])
+    for pair, named in zip(variant.state_pairs, names.states, strict=True):
         state = batching.state.add(
-            input_name=pair.input, output_name=pair.output, data_type=data_type,
+            input_name=named.input, output_name=named.output, data_type=data_type,
             dims=list(variant.shape),
         )
         if variant.initial_state is not InitialState.NONE:
@@ -85,8 +126,9 @@ def build_config(variant: Variant) -> mc.ModelConfig:
         backend=family.backend,
         max_batch_size=variant.max_batch,
     )
-    config.input.add(name="INPUT", data_type=data_type, dims=list(variant.shape))
-    config.output.add(name="OUTPUT", data_type=data_type, dims=list(variant.shape))
+    names = tensor_names(variant)
+    config.input.add(name=names.input, data_type=data_type, dims=list(variant.shape))
+    config.output.add(name=names.output, data_type=data_type, dims=list(variant.shape))
     config.sequence_batching.CopyFrom(_sequence_batching(variant))
     config.instance_group.add(kind=mc.ModelInstanceGroup.Kind.Value(family.instance_kind))
     return config

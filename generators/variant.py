@@ -23,6 +23,7 @@ class Backend(str, enum.Enum):
     SAVEDMODEL = "savedmodel"
     PYTHON = "python"
     PLAN = "plan"
+    LIBTORCH = "libtorch"
 
 
 class DType(str, enum.Enum):
@@ -57,13 +58,25 @@ BACKEND_DTYPES = {
     Backend.SAVEDMODEL: frozenset(DType),
     Backend.PYTHON: frozenset(DType),
     Backend.PLAN: frozenset({DType.FLOAT32, DType.INT32}),
+    Backend.LIBTORCH: frozenset(DType),
 }
 BACKEND_STRATEGIES = {
     Backend.ONNX: frozenset(Strategy),
     Backend.SAVEDMODEL: frozenset({Strategy.DIRECT}),
     Backend.PYTHON: frozenset({Strategy.DIRECT}),
     Backend.PLAN: frozenset(Strategy),
+    Backend.LIBTORCH: frozenset({Strategy.DIRECT}),
 }
+# Triton's pytorch backend hands a string input to the model as a 1-D
+# List[str]; a batched string model has 2-D inputs and never loads.
+BATCHED_STRING_BACKENDS = frozenset({Backend.LIBTORCH})
+# Backends whose tensor names carry a `__<index>` position suffix, which the
+# generator appends (generators/model_config.py `tensor_names`): state names
+# given to it must not hold `__` themselves.
+POSITIONAL_NAME_BACKENDS = frozenset({Backend.LIBTORCH})
+# A TorchScript forward() has a fixed arity; the libtorch builder has one
+# entry module per state-pair count up to this.
+LIBTORCH_MAX_STATE_PAIRS = 4
 # Backends whose models can only be built on a machine with a GPU.
 GPU_ONLY_BACKENDS = frozenset({Backend.PLAN})
 DYNA_DTYPES = frozenset({DType.INT32})
@@ -91,6 +104,13 @@ class StatePair:
 
 
 DEFAULT_STATE_PAIRS = (StatePair(STATE_INPUT, STATE_OUTPUT),)
+
+
+def backend_builds(backend: Backend, dtype: DType, max_batch: int) -> bool:
+    """Whether `backend` builds `dtype` models with this max_batch (the matrix skips others)."""
+    if dtype not in BACKEND_DTYPES[backend]:
+        return False
+    return not (backend in BATCHED_STRING_BACKENDS and dtype is DType.OBJECT and max_batch > 0)
 
 
 def _choices(enum_type) -> str:
@@ -153,6 +173,13 @@ class Variant:
                 f"backend '{self.backend.value}' has no dyna ('{self.strategy.value}' strategy)"
                 " models; dyna models exist for onnx and plan only"
             )
+        if (self.backend in BATCHED_STRING_BACKENDS and self.dtype is DType.OBJECT
+                and self.max_batch > 0):
+            raise UnsupportedVariantError(
+                f"backend '{self.backend.value}' cannot serve batched string models (max_batch"
+                f" {self.max_batch}): Triton's pytorch backend passes strings as a 1-D"
+                " List[str], so the model would never load; use max_batch 0 for dtype 'object'"
+            )
         if self.dyna and self.dtype not in DYNA_DTYPES:
             raise UnsupportedVariantError(
                 f"dyna models are int32 only, got dtype '{self.dtype.value}'"
@@ -172,6 +199,12 @@ class Variant:
                     f"state tensor name {name!r} is invalid; use letters, digits and '_',"
                     " not starting with a digit"
                 )
+            if self.backend in POSITIONAL_NAME_BACKENDS and "__" in name:
+                raise UnsupportedVariantError(
+                    f"state tensor name '{name}' holds '__'; backend '{self.backend.value}'"
+                    " appends the `__<index>` position itself (INPUT_STATE_1 becomes"
+                    " INPUT_STATE_1__4), so give the name without it"
+                )
             if name in RESERVED_TENSOR_NAMES:
                 raise UnsupportedVariantError(
                     f"state tensor name '{name}' clashes with a data or control tensor;"
@@ -187,6 +220,11 @@ class Variant:
             raise UnsupportedVariantError(
                 f"custom state_pairs are defined for float32 and int32 only, got dtype"
                 f" '{self.dtype.value}'; use the default single pair"
+            )
+        if self.backend is Backend.LIBTORCH and len(self.state_pairs) > LIBTORCH_MAX_STATE_PAIRS:
+            raise UnsupportedVariantError(
+                f"libtorch models take at most {LIBTORCH_MAX_STATE_PAIRS} state pairs, got"
+                f" {len(self.state_pairs)}; use fewer pairs or another backend"
             )
         if self.multi_state and self.dyna:
             raise UnsupportedVariantError(

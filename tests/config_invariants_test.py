@@ -46,7 +46,12 @@ FAMILIES = {
     (Backend.PLAN, True): ("tensorrt_plan", "", "KIND_GPU", "TYPE_INT32"),
     (Backend.PYTHON, False): ("", "python", "KIND_CPU", "TYPE_UINT64"),
     (Backend.SAVEDMODEL, False): ("tensorflow_savedmodel", "", "KIND_GPU", "TYPE_UINT64"),
+    (Backend.LIBTORCH, False): ("pytorch_libtorch", "", "KIND_GPU", None),
 }
+# Triton's pytorch backend maps config names to forward() positions by a
+# `__<index>` suffix (reference section 2.3; upstream's QA clients use these).
+POSITIONAL = {"INPUT": "INPUT__0", "OUTPUT": "OUTPUT__0", "START": "START__2",
+              "READY": "READY__3"}
 IDLE_MICROSECONDS = 5000000
 FILE_VALUE = 100
 DATA_FILE = "input_state_data"
@@ -60,6 +65,23 @@ def sed(pattern: str, replacement: str, text: str) -> str:
     """`sed -i "s/pattern/replacement/"` applied line by line (first match per line)."""
     return "".join(re.sub(pattern, replacement, line, count=1)
                    for line in text.splitlines(keepends=True))
+
+
+def tensor(variant: Variant, name: str) -> str:
+    """The config name of data/control tensor `name` for the variant's family."""
+    return POSITIONAL[name] if variant.backend is Backend.LIBTORCH else name
+
+
+def state_names(variant: Variant) -> List[Tuple[str, str]]:
+    """Config (input, output) names per state pair, in pair order.
+
+    libtorch: pair 0 at input position 1 and output 1, pair k >= 1 at input
+    3 + k and output 1 + k (after START__2 and READY__3).
+    """
+    if variant.backend is not Backend.LIBTORCH:
+        return [(p.input, p.output) for p in variant.state_pairs]
+    return [(f"{p.input}__{1 if k == 0 else 3 + k}", f"{p.output}__{k + 1}")
+            for k, p in enumerate(variant.state_pairs)]
 
 
 def lines(pattern: str, text: str) -> List[str]:
@@ -120,7 +142,7 @@ class ConfigContentTest(ConfigTestCase):
                 self.assertEqual(config.max_batch_size, variant.max_batch)
                 for tensors, name in ((config.input, "INPUT"), (config.output, "OUTPUT")):
                     self.assertEqual([(t.name, t.data_type, list(t.dims)) for t in tensors],
-                                     [(name, data_type, list(variant.shape))])
+                                     [(tensor(variant, name), data_type, list(variant.shape))])
                 self.assertEqual(len(config.instance_group), 1)
                 group = config.instance_group[0]
                 self.assertEqual(mc.ModelInstanceGroup.Kind.Name(group.kind), kind)
@@ -132,8 +154,8 @@ class ConfigContentTest(ConfigTestCase):
         """Control name -> (kind, *_false_true field or CORRID data type) per the contract."""
         _, _, _, corrid = FAMILIES[(variant.backend, variant.dyna)]
         field = DTYPE_TYPES[variant.dtype][1]
-        controls = {"START": ("CONTROL_SEQUENCE_START", field),
-                    "READY": ("CONTROL_SEQUENCE_READY", field)}
+        controls = {tensor(variant, "START"): ("CONTROL_SEQUENCE_START", field),
+                    tensor(variant, "READY"): ("CONTROL_SEQUENCE_READY", field)}
         if corrid:
             controls["END"] = ("CONTROL_SEQUENCE_END", field)
             controls["CORRID"] = ("CONTROL_SEQUENCE_CORRID", corrid)
@@ -165,7 +187,7 @@ class ConfigContentTest(ConfigTestCase):
                 data_type = mc.DataType.Value(DTYPE_TYPES[variant.dtype][0])
                 states = config.sequence_batching.state
                 names = [(s.input_name, s.output_name) for s in states]
-                self.assertEqual(names, [(p.input, p.output) for p in variant.state_pairs])
+                self.assertEqual(names, state_names(variant))
                 self._check_state_names(variant, names, config)
                 for state in states:
                     self.assertEqual(state.data_type, data_type, state.input_name)
@@ -173,15 +195,22 @@ class ConfigContentTest(ConfigTestCase):
                 self._check_initial(variant, path, states)
 
     def _check_state_names(self, variant: Variant, names, config) -> None:
-        """Default models: INPUT_STATE -> OUTPUT_STATE; every name distinct and no output."""
+        """Default models: INPUT_STATE -> OUTPUT_STATE (libtorch: with `__1`).
+
+        Every name is distinct, not a data or control name and not an output.
+        """
+        default = DEFAULT_STATE
+        if variant.backend is Backend.LIBTORCH:
+            default = ("INPUT_STATE__1", "OUTPUT_STATE__1")
         if not variant.multi_state:
-            self.assertEqual(names, [DEFAULT_STATE])
+            self.assertEqual(names, [default])
         else:
             self.assertGreater(len(names), 1)
-            self.assertEqual(names[0], DEFAULT_STATE, "pair 0 keeps the default names")
+            self.assertEqual(names[0], default, "pair 0 keeps the default names")
         flat = [name for pair in names for name in pair]
         self.assertEqual(len(set(flat)), len(flat), f"state names repeat: {flat}")
-        self.assertEqual(set(flat) & NOT_STATE_NAMES, set())
+        reserved = NOT_STATE_NAMES | {tensor(variant, n) for n in POSITIONAL}
+        self.assertEqual(set(flat) & reserved, set())
         self.assertEqual(set(flat) & {o.name for o in config.output}, set())
 
     def _check_initial(self, variant: Variant, path: pathlib.Path, states) -> None:
@@ -199,8 +228,9 @@ class ConfigContentTest(ConfigTestCase):
             if variant.initial_state is InitialState.ZERO:
                 self.assertEqual((initial.zero_data, initial.data_file), (True, ""))
                 continue
-            # <input name, lower case>_data: upstream's harness name for pair 0.
-            data_file = f"{state.input_name.lower()}_data"
+            # <input name, lower case>_data: upstream's harness name for pair 0
+            # (libtorch: the name before its `__<index>`).
+            data_file = f"{state.input_name.split('__')[0].lower()}_data"
             self.assertTrue(index or data_file == DATA_FILE, data_file)
             self.assertEqual((initial.zero_data, initial.data_file), (False, data_file))
             self._check_data_file(path / "initial_state" / data_file, initial,
@@ -373,11 +403,13 @@ class HarnessEditTest(ConfigTestCase):
             if variant.max_batch or variant.dtype is not DType.INT32 or variant.dyna:
                 continue
             with self.subTest(model=self.label(path)):
-                extra = 'output [\n  {\n    name: "OUTPUT_STATE"\n    data_type: TYPE_INT32\n' \
+                state = state_names(variant)[0][1]
+                extra = f'output [\n  {{\n    name: "{state}"\n    data_type: TYPE_INT32\n' \
                         '    dims: [ 1 ]\n  }\n]\n'
                 edited = self._edited(text + extra, (r"^name:.*", f'name: "{path.name}_output"'))
                 self.assertEqual(edited.name, f"{path.name}_output")
-                self.assertEqual([o.name for o in edited.output], ["OUTPUT", "OUTPUT_STATE"])
+                self.assertEqual([o.name for o in edited.output],
+                                 [tensor(variant, "OUTPUT"), state])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,20 @@ UPSTREAM_ONNX = {
 }
 
 
+# libtorch: as onnx, minus the batched string models the pytorch backend
+# cannot load (one per repository with batching) and no dyna models.
+LIBTORCH = {
+    "qa_sequence_implicit_model_repository": 7,
+    "qa_variable_sequence_implicit_model_repository": 3,
+    "qa_sequence_initial_state_implicit_model_repository": 7,
+    "qa_variable_sequence_initial_state_implicit_model_repository": 3,
+    "qa_sequence_initial_state_file_implicit_model_repository": 7,
+    "qa_variable_sequence_initial_state_file_implicit_model_repository": 3,
+    "qa_multi_state_implicit_model_repository": 8,
+    "qa_multi_state_initial_state_file_implicit_model_repository": 8,
+}
+
+
 class ExpansionTest(unittest.TestCase):
     """The checked-in matrix yields upstream's repositories and names."""
 
@@ -29,6 +43,18 @@ class ExpansionTest(unittest.TestCase):
             if entry.variant.backend.value == "onnx":
                 counts[entry.repository] = counts.get(entry.repository, 0) + 1
         self.assertEqual(counts, UPSTREAM_ONNX)
+
+    def test_libtorch_models_per_repository(self):
+        counts = {}
+        for entry in expand():
+            if entry.variant.backend.value == "libtorch":
+                counts[entry.repository] = counts.get(entry.repository, 0) + 1
+        self.assertEqual(counts, LIBTORCH)
+
+    def test_libtorch_strings_only_unbatched(self):
+        names = sorted({e.variant.name for e in expand() if e.variant.backend.value == "libtorch"
+                        and e.variant.dtype.value == "object"})
+        self.assertEqual(names, ["libtorch_nobatch_sequence_object"])
 
     def test_dyna_names(self):
         names = sorted(e.variant.name for e in expand()

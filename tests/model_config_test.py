@@ -13,6 +13,7 @@ from generators.model_config import (
     config_text,
     initial_state_files,
     parse_config,
+    tensor_names,
 )
 from generators.variant import Variant
 
@@ -56,6 +57,42 @@ class ZeroFieldsTest(unittest.TestCase):
         text = config_text(build_config(_variant(shape=[1], max_batch=8, strategy="oldest")))
         self.assertIn("    max_queue_delay_microseconds: 0\n", text)
         self.assertEqual(parse_config(text).sequence_batching.oldest.max_candidate_sequences, 6)
+
+
+
+class LibtorchNamingTest(unittest.TestCase):
+    """The pytorch backend's `<name>__<index>` rule, with the positions upstream uses."""
+
+    def test_single_state(self):
+        config = build_config(_variant(backend="libtorch", shape=[1], max_batch=8))
+        batching = config.sequence_batching
+        self.assertEqual(config.platform, "pytorch_libtorch")
+        self.assertEqual([t.name for t in config.input], ["INPUT__0"])
+        self.assertEqual([t.name for t in config.output], ["OUTPUT__0"])
+        self.assertEqual([c.name for c in batching.control_input], ["START__2", "READY__3"])
+        self.assertEqual([(s.input_name, s.output_name) for s in batching.state],
+                         [("INPUT_STATE__1", "OUTPUT_STATE__1")])
+
+    def test_multi_state_takes_the_next_positions(self):
+        pairs = [["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE_1", "OUTPUT_STATE_1"],
+                 ["INPUT_STATE_2", "OUTPUT_STATE_2"]]
+        variant = _variant(backend="libtorch", shape=[1], state_pairs=pairs,
+                           initial_state="file")
+        config = build_config(variant)
+        self.assertEqual([(s.input_name, s.output_name) for s in config.sequence_batching.state],
+                         [("INPUT_STATE__1", "OUTPUT_STATE__1"),
+                          ("INPUT_STATE_1__4", "OUTPUT_STATE_1__2"),
+                          ("INPUT_STATE_2__5", "OUTPUT_STATE_2__3")])
+        # Data files keep the plain names (pair 0: upstream's input_state_data).
+        self.assertEqual([s.initial_state[0].data_file for s in config.sequence_batching.state],
+                         ["input_state_data", "input_state_1_data", "input_state_2_data"])
+        self.assertEqual(sorted(initial_state_files(variant)),
+                         ["input_state_1_data", "input_state_2_data", "input_state_data"])
+
+    def test_other_families_keep_plain_names(self):
+        names = tensor_names(_variant(backend="onnx"))
+        self.assertEqual((names.input, names.output, names.start, names.ready),
+                         ("INPUT", "OUTPUT", "START", "READY"))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def expected_state(variant: Variant, pair: int, running_sum: int, value: int) ->
     string models are identities (upstream quirk the clients encode).
     """
     if variant.dtype is DType.OBJECT:
+        # libtorch, python and savedmodel strings accumulate from an empty state.
         return value if variant.backend is Backend.ONNX else (pair + 1) * running_sum
     initial = FILE_INITIAL_VALUE * (pair + 1) if variant.initial_state is InitialState.FILE else 0
     return (pair + 1) * running_sum + initial
@@ -62,6 +63,18 @@ def expected_output(variant: Variant, running_sum: int, value: int) -> int:
     """OUTPUT for a step: the sum over the state pairs of `expected_state`."""
     return sum(expected_state(variant, k, running_sum, value)
                for k in range(len(variant.state_pairs)))
+
+
+def state_outputs(variant: Variant) -> List[str]:
+    """The config names of the state outputs, pair by pair.
+
+    The state pairs' own names, except libtorch, whose pytorch backend needs
+    `<name>__<tuple position>`: OUTPUT_STATE__1, then <output>__2, __3, ...
+    (written out here, not taken from the generator, so a naming change fails).
+    """
+    if variant.backend is Backend.LIBTORCH:
+        return [f"{pair.output}__{k + 1}" for k, pair in enumerate(variant.state_pairs)]
+    return [pair.output for pair in variant.state_pairs]
 
 
 def _flags(index: int, count: int) -> str:
@@ -136,11 +149,12 @@ class ContractTestCase(unittest.TestCase):
     def check_response(self, variant: Variant, response: triton_sim.Response,
                        value, running_sum: int) -> None:
         """OUTPUT and each pair's state output hold the contract values."""
-        self.assertEqual(list(response.states), [p.output for p in variant.state_pairs])
+        outputs = state_outputs(variant)
+        self.assertEqual(list(response.states), outputs)
         checks = [("OUTPUT", response.output, lambda x: expected_output(variant, running_sum, x))]
-        checks += [(pair.output, response.states[pair.output],
+        checks += [(name, response.states[name],
                     lambda x, k=k: expected_state(variant, k, running_sum, x))
-                   for k, pair in enumerate(variant.state_pairs)]
+                   for k, name in enumerate(outputs)]
         for name, array, expected in checks:
             try:
                 self.check_tensor(variant, array, value, expected)
@@ -371,8 +385,8 @@ class MultiStateContractTest(ContractTestCase):
                 sim = self.simulate(variant, path)
                 responses = [sim.infer(7, x, start=x == 1, end=x == 4) for x in (1, 2, 3, 4)]
                 self.assertEqual([_value(r.output) for r in responses], WORKED_OUTPUT[key])
-                got = tuple([_value(r.states[p.output]) for r in responses]
-                            for p in variant.state_pairs)
+                got = tuple([_value(r.states[name]) for r in responses]
+                            for name in state_outputs(variant))
                 self.assertEqual(got, WORKED_STATES[key])
 
     def test_states_do_not_leak(self):
@@ -385,8 +399,8 @@ class MultiStateContractTest(ContractTestCase):
                 for step in INTERLEAVED:
                     for corrid, response in sim.step(step).items():
                         outputs[corrid].append(_value(response.output))
-                        for k, pair in enumerate(variant.state_pairs):
-                            states[corrid][k].append(_value(response.states[pair.output]))
+                        for k, name in enumerate(state_outputs(variant)):
+                            states[corrid][k].append(_value(response.states[name]))
                 self.assertEqual(states, INTERLEAVED_STATES[variant.initial_state])
                 self.assertEqual(outputs, INTERLEAVED_OUTPUT[variant.initial_state])
                 batched = [2, 1, 2, 2, 2]  # round 3 padded: slot 0 idle below busy slot 1

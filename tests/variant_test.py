@@ -87,6 +87,32 @@ class ContractExclusionsTest(unittest.TestCase):
         with self.assertRaisesRegex(UnsupportedVariantError, "no initial state"):
             Variant.from_spec(_spec(strategy="oldest", initial_state="zero"))
 
+    def test_libtorch_batched_strings(self):
+        """The pytorch backend takes strings as a 1-D List[str]: batched ones never load."""
+        with self.assertRaisesRegex(UnsupportedVariantError,
+                                    r"'libtorch' cannot serve batched string models.*max_batch 0"):
+            Variant.from_spec(_spec(backend="libtorch", dtype="object", max_batch=8))
+        self.assertEqual(Variant.from_spec(_spec(backend="libtorch", dtype="object",
+                                                 max_batch=0)).name,
+                         "libtorch_nobatch_sequence_object")
+
+    def test_libtorch_state_names(self):
+        """The libtorch family appends `__<index>` itself; a name holding `__` is refused, naming it."""
+        pairs = [["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE__4", "OUTPUT_STATE_1"]]
+        with self.assertRaisesRegex(UnsupportedVariantError,
+                                    r"'INPUT_STATE__4' holds '__'.*INPUT_STATE_1__4"):
+            Variant.from_spec(_spec(backend="libtorch", state_pairs=pairs))
+        # Other families keep any valid tensor name.
+        Variant.from_spec(_spec(backend="onnx", state_pairs=pairs))
+
+    def test_libtorch_rules(self):
+        """No dyna libtorch models; at most 4 state pairs (one entry module per arity)."""
+        with self.assertRaisesRegex(UnsupportedVariantError, "'libtorch' has no dyna"):
+            Variant.from_spec(_spec(backend="libtorch", strategy="oldest"))
+        pairs = [[f"IN_{k}", f"OUT_{k}"] for k in range(5)]
+        with self.assertRaisesRegex(UnsupportedVariantError, "at most 4 state pairs, got 5"):
+            Variant.from_spec(_spec(backend="libtorch", state_pairs=pairs))
+
     def test_bad_shapes(self):
         for shape in ([], [0], [-2]):
             with self.assertRaisesRegex(UnsupportedVariantError, "shape"):

@@ -2,7 +2,7 @@
 
 Each backend lives in its own package, `generators/backends/<backend>/`
 (builder, generator binary, requirement set). Modules are imported on first
-use, so generating ONNX models never imports TensorFlow or TensorRT, and an
+use, so generating ONNX models never imports TensorFlow, TensorRT or torch, and an
 environment that lacks a backend's framework fails with a clear error
 naming the requirement set to install, not with a traceback.
 """
@@ -18,6 +18,7 @@ BUILDER_MODULES = {
     Backend.SAVEDMODEL: "generators.backends.savedmodel.savedmodel_builder",
     Backend.PYTHON: "generators.backends.python.python_builder",
     Backend.PLAN: "generators.backends.plan.plan_builder",
+    Backend.LIBTORCH: "generators.backends.libtorch.libtorch_builder",
 }
 
 

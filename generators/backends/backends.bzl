@@ -8,7 +8,7 @@ generators/backends/__init__.py registers the builder for Python and
 configs/matrix.json says which repositories hold its models.
 """
 
-BACKENDS = ["onnx", "savedmodel", "python", "plan"]
+BACKENDS = ["onnx", "savedmodel", "python", "plan", "libtorch"]
 
 def backend_package(backend):
     """The package of a backend: `//generators/backends/<backend>`."""

@@ -1,0 +1,1 @@
+"""The libtorch (TorchScript) backend: its builder, generator binary and hermetic requirement set."""

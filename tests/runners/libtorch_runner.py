@@ -1,0 +1,99 @@
+"""Runs a generated TorchScript model with torch, as Triton's pytorch backend would.
+
+`load(model_dir)` reads `<model_dir>/config.pbtxt`, applies the backend's
+naming rule and loads `<model_dir>/1/model.pt` with `torch.jit.load`. The
+runner it returns takes every tensor by config name (as tests.triton_sim
+feeds them) and calls `forward` positionally: each input, control and state
+input at the position its `<name>__<index>` suffix names; outputs are read
+back by position (OUTPUT__0 is element 0 of the returned tuple,
+OUTPUT_STATE__1 element 1, ...). Like the backend it refuses a name without
+the suffix, positions that are not 0..n-1, a forward() whose argument count
+differs from the config's inputs, and a string input that is not 1-D
+(strings travel as List[str]). Numeric tensors keep the dtype the sim gives
+them, which it takes from the config.
+"""
+
+import pathlib
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+
+from generators.model_config import parse_config
+
+MODEL_PATH = pathlib.Path("1") / "model.pt"
+Runner = Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]]
+
+
+class NamingRuleError(ValueError):
+    """The config breaks the pytorch backend's `<name>__<index>` rule (a load failure)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"pytorch backend would not load the model: {message}")
+
+
+def position(name: str) -> int:
+    """The forward() / tuple position a tensor name carries (`START__2` -> 2).
+
+    As the backend: the index is what follows the first `__` and must be all digits.
+    """
+    cut = name.find("__")
+    index = name[cut + 2:] if cut > 0 else ""
+    if not (index.isascii() and index.isdigit()):
+        raise NamingRuleError(f"'{name}' does not follow the <name>__<index> naming convention")
+    return int(index)
+
+
+def _ordered(names: List[str], what: str) -> List[str]:
+    """Names sorted by position; the positions must be exactly 0..n-1."""
+    by_position = sorted(names, key=position)
+    if [position(n) for n in by_position] != list(range(len(names))):
+        raise NamingRuleError(f"{what} positions {sorted(map(position, names))} are not"
+                              f" 0..{len(names) - 1}")
+    return by_position
+
+
+def _to_torch(name: str, array: np.ndarray):
+    if array.dtype != np.object_:
+        return torch.from_numpy(np.ascontiguousarray(array))
+    if array.ndim != 1:
+        raise NamingRuleError(f"string input '{name}' has shape {array.shape}; the pytorch"
+                              " backend passes strings as a 1-D List[str] only")
+    return [b.decode() if isinstance(b, bytes) else str(b) for b in array]
+
+
+def _to_numpy(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    return np.array([s.encode() for s in value], dtype=object)
+
+
+def load(model_dir: pathlib.Path) -> Runner:
+    """A runner for the TorchScript model in model_dir (CPU)."""
+    model_dir = pathlib.Path(model_dir)
+    config = parse_config((model_dir / "config.pbtxt").read_text())
+    batching = config.sequence_batching
+    inputs = _ordered([t.name for t in config.input]
+                      + [c.name for c in batching.control_input]
+                      + [s.input_name for s in batching.state], "input")
+    outputs = _ordered([t.name for t in config.output]
+                       + [s.output_name for s in batching.state], "output")
+    module = torch.jit.load(str(model_dir / MODEL_PATH), map_location="cpu")
+    module.eval()
+    arguments = len(module.forward.schema.arguments) - 1  # without self
+    if arguments != len(inputs):
+        raise NamingRuleError(f"forward() takes {arguments} arguments, the config declares"
+                              f" {len(inputs)} inputs {inputs}")
+
+    def run(feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        missing = sorted(set(inputs) - set(feed))
+        if missing:
+            raise KeyError(f"inputs {missing} are not fed; fed {sorted(feed)}")
+        with torch.no_grad():
+            results = module(*[_to_torch(name, feed[name]) for name in inputs])
+        if not isinstance(results, tuple) or len(results) != len(outputs):
+            raise ValueError(f"forward() returned {type(results).__name__} of"
+                             f" {len(results)} items; the config declares outputs {outputs}")
+        return {name: _to_numpy(value) for name, value in zip(outputs, results, strict=True)}
+
+    return run
