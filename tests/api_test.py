@@ -53,8 +53,9 @@ THREE_STATES = TWO_STATES + [("INPUT_STATE_2", "OUTPUT_STATE_2")]
 
 @functools.lru_cache(maxsize=None)
 def _manifest_files() -> dict:
-    """{(repository, model name): {path: sha256}} of the built onnx and python models."""
-    manifest = json.loads((implicit_repo(("onnx", "python")) / MANIFEST_NAME).read_text())
+    """{(repository, model name): {path: sha256}} of the built onnx, python, libtorch models."""
+    backends = ("onnx", "python", "libtorch")
+    manifest = json.loads((implicit_repo(backends) / MANIFEST_NAME).read_text())
     return {(m["repository"], m["name"]): m["files"] for m in manifest["models"]}
 
 
@@ -151,7 +152,7 @@ class OnnxTest(ApiTestCase):
 
 
 class OtherFamiliesTest(ApiTestCase):
-    """The python, savedmodel and plan model files."""
+    """The python, libtorch, savedmodel and plan model files."""
 
     def test_python_three_states_file_initial_state(self):
         name = "python_nobatch_sequence_int32_states3"
@@ -161,6 +162,29 @@ class OtherFamiliesTest(ApiTestCase):
         self.assertEqual(path.name, "model.py")
         self.assertEqual(len(list((self.dir / name / "initial_state").iterdir())), 3)
         self.assertBuiltModel(MULTI_FILE, name)
+
+    def test_libtorch_upstream_positional_arguments(self):
+        """create_libtorch_modelfile(models_dir, version, max_batch, dtype, shape), as upstream."""
+        path = api.create_libtorch_modelfile(self.dir, 1, 0, np.object_, [1])
+        api.create_modelconfig(self.dir, "libtorch_nobatch_sequence_object", 0, np.object_, [1])
+        self.assertEqual(path, self.dir / "libtorch_nobatch_sequence_object" / "1" / "model.pt")
+        self.assertBuiltModel(FIXED, "libtorch_nobatch_sequence_object")
+
+    def test_libtorch_three_states_file_initial_state(self):
+        name = "libtorch_sequence_float32_states3"
+        api.create_libtorch_modelfile(self.dir, 1, 8, np.float32, [1], initial_state="file",
+                                      state_pairs=THREE_STATES)
+        api.create_modelconfig(self.dir, name, 8, np.float32, [1], THREE_STATES,
+                               initial_state="file")
+        self.assertBuiltModel(MULTI_FILE, name)
+
+    def test_libtorch_batched_strings_refused(self):
+        with self.assertRaisesRegex(UnsupportedVariantError,
+                                    "'libtorch' cannot serve batched string models"):
+            api.create_libtorch_modelfile(self.dir, 1, 8, np.object_, [1])
+        with self.assertRaisesRegex(UnsupportedVariantError, "batched string"):
+            api.create_models(self.dir, np.object_, [1], backends=("onnx", "libtorch"))
+        self.assertEqual(list(self.dir.iterdir()), [])
 
     def test_savedmodel_in_forked_child(self):
         path = api.create_tf_modelfile(self.dir, 1, 8, "int32", [-1], initial_state="zero")
