@@ -1,22 +1,28 @@
-"""End-to-end: the generated python models on a real tritonserver.
+"""End-to-end: the generated models on a real tritonserver, every family it has a backend for.
+
+Which server runs and which families it tests is decided once
+(tests.e2e.served_repository.e2e_setup): the pinned nvidia-pytriton
+wheel's server (python backend only), or a Triton installation named by
+TRITON_HOME, or TRITON_SERVER and/or TRITON_BACKEND_DIR; E2E_FAMILIES
+narrows the families (each Bazel target names its own). `FamilyReportTest`
+prints which families are tested, which are not and why, and any backend
+folder the tests do not know; every family the repository holds must be
+accounted for.
 
 For each repository of the built tree (tests.repo_location.implicit_repo;
-under Bazel, IMPLICIT_REPO) that holds python models, one test class starts
-the tritonserver bundled with the pinned nvidia-pytriton wheel on that
-repository, loads every python model in it, and drives them with tritonclient
+under Bazel, IMPLICIT_REPO) one test class starts the server on it, loads
+every model of the tested families in it, and drives them with tritonclient
 over HTTP and gRPC as Triton's QA clients do (reference section 7): single
 sequences, START mid-sequence, parallel sequences on batched models,
-ragged variable-shape sequences, zero and file initial states (a string
-state starts empty whatever its file holds: Triton core zeroes it), strings
-as decimal text, the errors Triton itself returns, and a load run; models with
-several state pairs get the issue's worked example, a mid-sequence restart
-and parallel sequences. The stock python backend never advances implicit
-state, so these results prove that the model keeps each sequence's state
-(each pair's) itself. Expected values are literals
-from CONTRACT.md section 3 and the upstream tests, not computed by the code
-under test. Server logs go to $TEST_UNDECLARED_OUTPUTS_DIR when set; a
-failing class prints its server's log tail, and any error line in a log
-fails its class (tests.e2e.server_log).
+ragged variable-shape sequences, zero and file initial states, strings,
+dyna (oldest-strategy) models, the errors Triton itself returns, and a load
+run; models with several state pairs get the worked example, a mid-sequence
+restart and parallel sequences. Expected values are the literal tables of
+tests.e2e.expectations, from CONTRACT.md section 3 and the upstream tests,
+differing by family only where the contract does (string models). Server
+logs go to $TEST_UNDECLARED_OUTPUTS_DIR when set; a failing class prints its
+server's log tail, and any error line in a log fails its class
+(tests.e2e.server_log).
 """
 
 import json
@@ -24,30 +30,12 @@ import signal
 import sys
 import unittest
 
+from tests.e2e import expectations as exp
 from tests.e2e import sequence_client as client
-from tests.e2e.sequence_client import Step, steps
-from tests.e2e.served_repository import ServedRepository
-from tests.repo_location import implicit_repo
+from tests.e2e.expectations import Step, steps
+from tests.e2e.families import STRINGS_IDENTITY, STRINGS_SUM, family, format_discovery
+from tests.e2e.served_repository import ServedRepository, built_root, e2e_setup
 
-# (values, outputs) per correlation id; outputs are the running sums.
-SIMPLE = ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 3, 6, 10, 15, 21, 28, 36, 45))
-LENGTH1 = ((42,), (42,))
-NO_END = (  # START again on the third request resets the sum: 42 + 9 = 51
-    [Step(1, start=True), Step(2), Step(42, start=True), Step(9, end=True)], (1, 3, 42, 51))
-HALF_BATCH = {987: ((1, 2, 3, 4), (1, 3, 6, 10)), 988: ((0, 9, 5, 13), (0, 9, 14, 27))}
-FULL_BATCH = {
-    1001: ((1, 2, 3), (1, 3, 6)),
-    1002: ((11, 12, 13), (11, 23, 36)),
-    1003: ((111, 112, 113), (111, 223, 336)),
-    1004: ((1111, 1112, 1113), (1111, 2223, 3336)),
-}
-SKIP_BATCH = {
-    1001: ((1, 3), (1, 4)),
-    1002: ((11, 12, 13, 14), (11, 23, 36, 50)),
-    1003: ((111, 113), (111, 224)),
-    1004: ((1111, 1112, 1113, 1114), (1111, 2223, 3336, 4450)),
-}
-RAGGED_WIDTHS = {1001: 2, 1002: 2, 1003: 1, 1004: 3}
 # What Triton answers for requests the sequence batcher refuses.
 NO_CORRID = "must specify a non-zero or non-empty correlation ID"
 NO_START = "must specify the START flag on the first request of the sequence"
@@ -59,59 +47,56 @@ LOAD_STEPS = 50
 
 
 class RepositoryChecks(ServedRepository):
-    """Checks every python model of one repository; mixed into a TestCase."""
+    """Checks every model of the tested families of one repository; mixed into a TestCase."""
 
-    # Numeric initial state value: 100 for the file-initialised repositories.
-    # String states always start empty (Triton core zeroes them), i.e. 0.
-    OFFSET = 0
+    def assert_outputs(self, model, outputs, table, width=1):
+        """Outputs must be the contract's answer for the model's family to (values, sums)."""
+        values, sums = table
+        want = exp.expected_outputs(model.family, model.dtype, values, sums, model.initial_state)
+        self.assert_values(model, outputs, want, width)
 
-    def assert_outputs(self, model, outputs, expected, width=1):
-        """Each output must hold expected + the initial value in every element."""
-        offset = 0 if model.is_string else self.OFFSET
-        self.assert_values(model, outputs, [value + offset for value in expected], width)
-
-    def check_sequence(self, corrid, sequence, expected, width=1):
+    def check_sequence(self, corrid, sequence, table, width=1):
         """Send a sequence over HTTP, then gRPC, to every model."""
         for model in self.models:
             for protocol, connection in self.connections.items():
                 with self.subTest(model=model.name, protocol=protocol):
                     outputs = client.run_sequence(
                         protocol, connection, model, corrid, sequence, width)
-                    self.assert_outputs(model, outputs, expected, width)
+                    self.assert_outputs(model, outputs, table, width)
 
-    def check_parallel(self, table, widths=None):
-        """Run a table's sequences in parallel gRPC streams on each batched model."""
+    def check_parallel(self, tables, widths=None):
+        """Run sequences in parallel gRPC streams on each batched model."""
         widths = widths or {}
         for model in self.batched_models():
             with self.subTest(model=model.name):
-                sequences = {c: (steps(v), widths.get(c, 1)) for c, (v, _) in table.items()}
+                sequences = {c: (steps(v), widths.get(c, 1)) for c, (v, _) in tables.items()}
                 results = client.stream_sequences(self.server.grpc_url, model, sequences)
-                for corrid, (_, expected) in table.items():
-                    self.assert_outputs(model, results[corrid], expected, widths.get(corrid, 1))
+                for corrid, table in tables.items():
+                    self.assert_outputs(model, results[corrid], table, widths.get(corrid, 1))
 
     def test_simple_sequence(self):
         """Values 1..9 in one sequence: the running sum ends at 45."""
-        self.check_sequence(5, steps(SIMPLE[0]), SIMPLE[1])
+        self.check_sequence(5, steps(exp.SIMPLE[0]), exp.SIMPLE)
 
     def test_length1_sequence(self):
         """A START+END sequence of one request returns its input."""
-        self.check_sequence(99, steps(LENGTH1[0]), LENGTH1[1])
+        self.check_sequence(99, steps(exp.LENGTH1[0]), exp.LENGTH1)
 
     def test_no_sequence_end(self):
         """START in the middle of a sequence resets its state."""
-        self.check_sequence(4566, NO_END[0], NO_END[1])
+        self.check_sequence(4566, exp.NO_END_STEPS, exp.NO_END)
 
     def test_half_batch(self):
         """Two parallel sequences in an 8-slot batch."""
-        self.check_parallel(HALF_BATCH)
+        self.check_parallel(exp.HALF_BATCH)
 
     def test_full_batch(self):
         """Four parallel sequences of equal length."""
-        self.check_parallel(FULL_BATCH)
+        self.check_parallel(exp.FULL_BATCH)
 
     def test_skip_batch(self):
         """Four parallel sequences of different lengths (slots go idle)."""
-        self.check_parallel(SKIP_BATCH)
+        self.check_parallel(exp.SKIP_BATCH)
 
     def test_triton_errors(self):
         """Triton's own refusals come back cleanly and the server survives them."""
@@ -126,26 +111,34 @@ class RepositoryChecks(ServedRepository):
                         self.assert_refused(BATCH_2, protocol, model, 27,
                                             Step(1, True, True), batch=2)
         self.assertTrue(self.server.is_ready())
-        self.check_sequence(5, steps(SIMPLE[0]), SIMPLE[1])
+        self.check_sequence(5, steps(exp.SIMPLE[0]), exp.SIMPLE)
 
     def test_request_after_end_needs_start(self):
         """A request after END is a new sequence and must carry START."""
         for model in self.models:
             for protocol, connection in self.connections.items():
                 with self.subTest(model=model.name, protocol=protocol):
-                    outputs = client.run_sequence(protocol, connection, model, 3, steps([1, 2, 3]))
-                    self.assert_outputs(model, outputs, (1, 3, 6))
+                    outputs = client.run_sequence(
+                        protocol, connection, model, 3, steps(exp.AFTER_END[0]))
+                    self.assert_outputs(model, outputs, exp.AFTER_END)
                     self.assert_refused(NO_START, protocol, model, 3, Step(55))
 
-    def test_model_error_keeps_sequence(self):
-        """A string the model cannot parse fails that request only."""
+    def test_non_decimal_string(self):
+        """A summing string model refuses "x1" for that request only; an identity returns it."""
+        (first, bad, last), (sum1, _, sum2) = exp.NOT_DECIMAL_SEQUENCE
         for model in (m for m in self.models if m.is_string):
+            rule = family(model.family).strings
             for protocol, connection in self.connections.items():
                 with self.subTest(model=model.name, protocol=protocol):
-                    first = client.infer(protocol, connection, model, 77, Step(1, start=True))
-                    self.assert_refused(NOT_DECIMAL, protocol, model, 77, Step("x1"))
-                    last = client.infer(protocol, connection, model, 77, Step(2, end=True))
-                    self.assert_outputs(model, [first, last], (1, 3))
+                    start = client.infer(protocol, connection, model, 77, Step(first, start=True))
+                    if rule == STRINGS_SUM:
+                        self.assert_refused(NOT_DECIMAL, protocol, model, 77, Step(bad))
+                        end = client.infer(protocol, connection, model, 77, Step(last, end=True))
+                        self.assert_values(model, [start, end], (sum1, sum2))
+                    else:
+                        self.assertEqual(rule, STRINGS_IDENTITY)
+                        echo = client.infer(protocol, connection, model, 77, Step(bad, end=True))
+                        self.assert_values(model, [start, echo], (first, bad))
 
 
 class VariableShapeChecks:
@@ -153,11 +146,11 @@ class VariableShapeChecks:
 
     def test_wide_sequence(self):
         """Width-4 data: the width-1 initial state broadcasts, elements add up."""
-        self.check_sequence(6, steps(SIMPLE[0]), SIMPLE[1], width=4)
+        self.check_sequence(6, steps(exp.SIMPLE[0]), exp.SIMPLE, width=4)
 
     def test_ragged_batch(self):
         """Parallel sequences of widths 2, 2, 1 and 3 on variable-shape models."""
-        self.check_parallel(FULL_BATCH, RAGGED_WIDTHS)
+        self.check_parallel(exp.FULL_BATCH, exp.RAGGED_WIDTHS)
 
 
 class LoadChecks:
@@ -197,7 +190,6 @@ class FixedShapeFileStateTest(RepositoryChecks, unittest.TestCase):
     """Shape [1] with a file initial state of 100: every output is +100 (strings: +0)."""
 
     REPOSITORY = "qa_sequence_initial_state_file_implicit_model_repository"
-    OFFSET = 100
 
 
 class VariableShapeTest(RepositoryChecks, VariableShapeChecks, unittest.TestCase):
@@ -216,31 +208,12 @@ class VariableShapeFileStateTest(RepositoryChecks, VariableShapeChecks, unittest
     """Shape [-1] with a file initial state of 100 (width 1, broadcast; strings: empty)."""
 
     REPOSITORY = "qa_variable_sequence_initial_state_file_implicit_model_repository"
-    OFFSET = 100
 
 
-# Multi-state repositories (issue "Several implicit states per model"): OUTPUT
-# is the sum over pairs k of (k + 1) * running sum + initial_k (file: 100 * (k + 1)),
-# so per pair count (2 or 3): values 1, 2, 3, 4 from START ...
-MULTI_WORKED = (1, 2, 3, 4)
-# ... and 1, 2, then 42 with START again, then 9 (running sums 1, 3, 42, 51) ...
-MULTI_RESTART = [Step(1, start=True), Step(2), Step(42, start=True), Step(9, end=True)]
-# ... and two parallel sequences (running sums 1, 3, 6, 10 and 10, 30, 60, 100).
-MULTI_PARALLEL = {2001: (1, 2, 3, 4), 2002: (10, 20, 30, 40)}
-MULTI_STATE_EXPECTED = {  # repository -> pair count -> table -> outputs
-    "qa_multi_state_implicit_model_repository": {
-        2: {"worked": (3, 9, 18, 30), "restart": (3, 9, 126, 153),
-            2001: (3, 9, 18, 30), 2002: (30, 90, 180, 300)},
-        3: {"worked": (6, 18, 36, 60), "restart": (6, 18, 252, 306),
-            2001: (6, 18, 36, 60), 2002: (60, 180, 360, 600)},
-    },
-    "qa_multi_state_initial_state_file_implicit_model_repository": {
-        2: {"worked": (303, 309, 318, 330), "restart": (303, 309, 426, 453),
-            2001: (303, 309, 318, 330), 2002: (330, 390, 480, 600)},
-        3: {"worked": (606, 618, 636, 660), "restart": (606, 618, 852, 906),
-            2001: (606, 618, 636, 660), 2002: (660, 780, 960, 1200)},
-    },
-}
+class DynaTest(RepositoryChecks, unittest.TestCase):
+    """Oldest-strategy int32 models (CORRID, END declared; Triton fills CORRID), batch and nobatch."""
+
+    REPOSITORY = "qa_dyna_sequence_implicit_model_repository"
 
 
 class MultiStateChecks(ServedRepository):
@@ -248,7 +221,7 @@ class MultiStateChecks(ServedRepository):
 
     def expected(self, model, table):
         """The literal outputs of a table for the model's pair count."""
-        return MULTI_STATE_EXPECTED[self.REPOSITORY][model.state_pairs][table]
+        return exp.MULTI_STATE_EXPECTED[model.initial_state][model.state_pairs][table]
 
     def check_each_model(self, corrid, sequence, table):
         """Send a sequence over HTTP, then gRPC, to every model; compare with a table."""
@@ -259,25 +232,28 @@ class MultiStateChecks(ServedRepository):
                     self.assert_values(model, outputs, self.expected(model, table))
 
     def test_every_model_has_several_pairs(self):
-        """The repository holds 2- and 3-pair models, batched and not."""
-        self.assertEqual({(m.state_pairs, m.batched) for m in self.models},
-                         {(2, True), (2, False), (3, True), (3, False)})
+        """Each family's models in the repository: 2 and 3 pairs, batched and not."""
+        for name in {m.family for m in self.models}:
+            with self.subTest(family=name):
+                self.assertEqual({(m.state_pairs, m.batched) for m in self.models
+                                  if m.family == name},
+                                 {(2, True), (2, False), (3, True), (3, False)})
 
     def test_worked_example(self):
         """INPUT 1, 2, 3, 4: e.g. 3, 9, 18, 30 (2 pairs) or 606, 618, 636, 660 (3, file)."""
-        self.check_each_model(11, steps(MULTI_WORKED), "worked")
+        self.check_each_model(11, steps(exp.MULTI_WORKED), "worked")
 
     def test_start_resets_every_pair(self):
         """A second START resets every pair to its initial value."""
-        self.check_each_model(12, MULTI_RESTART, "restart")
+        self.check_each_model(12, exp.MULTI_RESTART, "restart")
 
     def test_parallel_sequences(self):
         """Two sequences batched together keep their pairs' states apart."""
         for model in self.batched_models():
             with self.subTest(model=model.name):
-                sequences = {c: (steps(v), 1) for c, v in MULTI_PARALLEL.items()}
+                sequences = {c: (steps(v), 1) for c, v in exp.MULTI_PARALLEL.items()}
                 results = client.stream_sequences(self.server.grpc_url, model, sequences)
-                for corrid in MULTI_PARALLEL:
+                for corrid in exp.MULTI_PARALLEL:
                     self.assert_values(model, results[corrid], self.expected(model, corrid))
 
     def test_state_outputs_are_not_outputs(self):
@@ -310,13 +286,31 @@ def _served_classes(base=ServedRepository):
 
 
 class CoverageTest(unittest.TestCase):
-    """Every python model of the built tree is exercised by a class above."""
+    """Every model of a tested family is exercised, every family is accounted for."""
 
-    def test_every_python_repository_is_tested(self):
-        """A new repository with python models needs its own test class."""
-        manifest = json.loads((implicit_repo(backends=("python",)) / "manifest.json").read_text())
-        built = {e["repository"] for e in manifest["models"]
-                 if e["variant"]["backend"] == "python"}
+    @classmethod
+    def setUpClass(cls):
+        manifest = json.loads((built_root() / "manifest.json").read_text())
+        cls.entries = manifest["models"]
+        cls.setup = e2e_setup()
+
+    def test_report(self):
+        """Print which families are tested, which not and why, unknown backend folders."""
+        sys.stderr.write(f"\nserver: {self.setup.installation.source}\n"
+                         f"{format_discovery(self.setup.discovery)}\n")
+        for name, reason in self.setup.discovery.not_tested.items():
+            with self.subTest(family=name):
+                self.skipTest(f"family {name} not tested: {reason}")
+
+    def test_every_family_is_accounted_for(self):
+        """Each family the repository holds is tested or has a reason it is not."""
+        held = {e["variant"]["backend"] for e in self.entries}
+        self.assertEqual(held - set(self.setup.families()), set())
+
+    def test_every_tested_repository_has_a_class(self):
+        """A new repository with models of a tested family needs its own test class."""
+        built = {e["repository"] for e in self.entries
+                 if e["variant"]["backend"] in self.setup.discovery.tested}
         tested = {cls.REPOSITORY for cls in _served_classes() if cls.REPOSITORY}
         self.assertEqual(built - tested, set())
 

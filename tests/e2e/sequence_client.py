@@ -7,9 +7,11 @@ as decimal text, bool models driven with int32), output `OUTPUT`.
 `run_sequence` sends one request at a time over HTTP or gRPC;
 `stream_sequences` runs several sequences in parallel, one gRPC stream each,
 so the sequence batcher batches them; `load_run` drives many sequences at
-once and counts wrong results.
+once and counts wrong results. `SEQUENCES_SENT` counts the sequences sent to
+each model (the verify entry point's "sequences checked").
 """
 
+import collections
 import dataclasses
 import queue
 import threading
@@ -18,6 +20,8 @@ import time
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+
+from tests.e2e.expectations import Step, load_output, steps  # noqa: F401 - Step re-exported
 
 PROTOCOLS = {"http": httpclient, "grpc": grpcclient}
 # How the clients type each model dtype's data (bool models carry int32 data).
@@ -29,6 +33,8 @@ _IO_TYPES = {
 }
 _RESPONSE_SECONDS = 60
 _BARRIER_SECONDS = 60
+# model name -> sequences sent to it by this process.
+SEQUENCES_SENT = collections.Counter()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,33 +45,23 @@ class ModelInfo:
     dtype: str
     batched: bool
     state_pairs: int = 1
+    family: str = "python"
+    initial_state: str = "none"
+    repository: str = ""
 
     @classmethod
     def from_manifest(cls, entry):
         """Build from one `models` entry of manifest.json."""
         variant = entry["variant"]
         return cls(name=entry["name"], dtype=variant["dtype"], batched=variant["max_batch"] > 0,
-                   state_pairs=len(variant.get("state_pairs") or [None]))
+                   state_pairs=len(variant.get("state_pairs") or [None]),
+                   family=variant["backend"], initial_state=variant.get("initial_state", "none"),
+                   repository=entry["repository"])
 
     @property
     def is_string(self):
         """Whether the model's data are strings."""
         return self.dtype == "object"
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One request of a sequence: its value and sequence flags."""
-
-    value: int
-    start: bool = False
-    end: bool = False
-
-
-def steps(values, start=True, end=True):
-    """A sequence of values with START on the first and END on the last."""
-    last = len(values) - 1
-    return [Step(v, start and i == 0, end and i == last) for i, v in enumerate(values)]
 
 
 def tensor(model, value, width=1, batch=1):
@@ -109,6 +105,7 @@ def infer(protocol, connection, model, corrid, step, **options):
 
 def run_sequence(protocol, connection, model, corrid, sequence, width=1):
     """Send a sequence request by request; returns every OUTPUT array."""
+    SEQUENCES_SENT[model.name] += 1
     return [infer(protocol, connection, model, corrid, step, width=width) for step in sequence]
 
 
@@ -142,6 +139,7 @@ def stream_sequences(url, model, sequences):
         corrid -> list of OUTPUT arrays (or the error of a failed request).
     """
     results = {}
+    SEQUENCES_SENT[model.name] += len(sequences)
     barrier = threading.Barrier(len(sequences), timeout=_BARRIER_SECONDS)
     threads = [
         threading.Thread(target=_stream_one, daemon=True,
@@ -181,12 +179,15 @@ class LoadReport:
 
 def _load_sequence(url, model, corrid, value, length, barrier, report, lock):
     connection = grpcclient.InferenceServerClient(url)
+    with lock:
+        SEQUENCES_SENT[model.name] += 1
     barrier.wait()
     try:
         for index, step in enumerate(steps([value] * length)):
             try:
                 output = infer("grpc", connection, model, corrid, step)
-                good = np.array_equal(output, tensor(model, value * (index + 1)))
+                want = load_output(model.family, model.dtype, value, index)
+                good = np.array_equal(output, tensor(model, want))
             except Exception as err:  # noqa: BLE001 - every failure is a wrong result
                 output, good = err, False
             with lock:
@@ -201,7 +202,8 @@ def load_run(url, models, sequences, length, first_corrid=100_000):
     """Run many sequences at once over gRPC, spread round-robin over models.
 
     Sequence i sends the value i % 9 + 1 on every step, so its k-th output
-    must be k times that value; every response is checked.
+    must be k times that value (an ONNX string model: the value itself,
+    tests.e2e.expectations.load_output); every response is checked.
 
     Returns:
         A LoadReport with the request count, wall time and wrong results.

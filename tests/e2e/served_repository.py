@@ -1,34 +1,86 @@
-"""One real tritonserver per test class, serving the python models of one repository.
+"""One real tritonserver per test class, serving one repository's models of the tested families.
 
 `ServedRepository` is a mixin for `unittest.TestCase` classes that name a
 repository of the built tree (tests.repo_location.implicit_repo; under
-Bazel, IMPLICIT_REPO) in `REPOSITORY`: `setUpClass` starts the server on
-it, loads every python model the manifest lists there and opens an HTTP
-and a gRPC connection; the class cleanup stops the server, prints the server
-log's tail when a test of the class failed, and fails the class when the log
-holds an error line (tests.e2e.server_log). It also holds the assertions
-every e2e check shares.
+Bazel, IMPLICIT_REPO) in `REPOSITORY`. `e2e_setup` decides once per process
+which server runs (tests.e2e.installation: the pinned wheel's, or
+TRITON_HOME / TRITON_SERVER / TRITON_BACKEND_DIR) and which families it
+tests (tests.e2e.families.discover; E2E_FAMILIES, comma-separated, narrows
+them). `setUpClass` starts the server on a private copy of the repository
+(KIND_GPU served as KIND_CPU without a GPU, said on stderr), loads every
+model of the tested families the manifest lists there and opens an HTTP and
+a gRPC connection; a repository holding none of them is skipped with the
+reason. The class cleanup stops the server, prints the server log's tail
+when a test of the class failed, and fails the class when the log holds an
+error line (tests.e2e.server_log). It also holds the assertions every e2e
+check shares.
 """
 
+import atexit
+import dataclasses
+import functools
 import json
+import os
+import pathlib
+import shutil
 import sys
+import tempfile
+import unittest
 
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from tests.e2e import sequence_client as client
+from tests.e2e.families import FAMILIES, Discovery, discover
+from tests.e2e.installation import Installation, from_environment, has_gpu
 from tests.e2e.server_log import check_server_log
-from tests.e2e.triton_server import TritonServer
+from tests.e2e.triton_server import TritonServer, python_backend_directory
 from tests.repo_location import implicit_repo
 
+FAMILIES_VAR = "E2E_FAMILIES"
+# Test class name -> the models it served (read by tests.e2e.verify).
+SERVED = {}
 
-def python_models(root, repository):
-    """ModelInfo of every python model the manifest lists in a repository."""
+
+@dataclasses.dataclass(frozen=True)
+class E2ESetup:
+    """The server every class of this process runs, and what it tests."""
+
+    installation: Installation
+    discovery: Discovery
+
+    def families(self):
+        """The families whose models the repository must hold (tested or not)."""
+        return tuple(self.discovery.tested) + tuple(self.discovery.not_tested)
+
+
+@functools.cache
+def e2e_setup():
+    """Read the installation and the wanted families from the environment, once."""
+    installation = from_environment()
+    if installation.backend_dir is None:  # the pinned wheel's python backend, assembled once
+        scratch = pathlib.Path(tempfile.mkdtemp(prefix="tritonserver_backends."))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        folder = python_backend_directory(scratch / "backends")
+        installation = dataclasses.replace(installation, backend_dir=folder)
+    wanted = [f for f in os.environ.get(FAMILIES_VAR, "").split(",") if f] or None
+    unknown = sorted(set(wanted or ()) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"{FAMILIES_VAR} names unknown families {unknown}; known: {sorted(FAMILIES)}")
+    found = discover(installation.backend_dir, has_gpu(), wanted=wanted)
+    return E2ESetup(installation, found)
+
+
+def repository_models(root, repository):
+    """ModelInfo of every model the manifest lists in a repository."""
     manifest = json.loads((root / "manifest.json").read_text())
-    return [
-        client.ModelInfo.from_manifest(entry) for entry in manifest["models"]
-        if entry["repository"] == repository and entry["variant"]["backend"] == "python"
-    ]
+    return [client.ModelInfo.from_manifest(entry) for entry in manifest["models"]
+            if entry["repository"] == repository]
+
+
+def built_root():
+    """The built tree (generated with the CLI for the tested families when not under Bazel)."""
+    return implicit_repo(backends=tuple(e2e_setup().discovery.tested) or ("python",))
 
 
 def _problems(result):
@@ -36,27 +88,41 @@ def _problems(result):
 
 
 class ServedRepository:
-    """A server on REPOSITORY with its python models loaded; mixed into a TestCase."""
+    """A server on REPOSITORY with its tested families' models loaded; mixed into a TestCase."""
 
     REPOSITORY = ""
     failed = False
 
     @classmethod
     def setUpClass(cls):
-        """Start a server on the repository and load its python models."""
-        root = implicit_repo(backends=("python",))
-        cls.models = python_models(root, cls.REPOSITORY)
+        """Start a server on the repository and load its models of the tested families."""
+        setup = e2e_setup()
+        root = built_root()
+        present = repository_models(root, cls.REPOSITORY)
+        cls.models = [m for m in present if m.family in setup.discovery.tested]
         if not cls.models:
-            raise AssertionError(
-                f"manifest lists no python models in {cls.REPOSITORY}; configs/matrix.json"
-                " must list 'python' in that repository's backends")
-        cls.server = TritonServer(root / cls.REPOSITORY, label=cls.__name__)
+            held = sorted({m.family for m in present})
+            raise unittest.SkipTest(
+                f"{cls.REPOSITORY}: no model of a tested family"
+                f" ({', '.join(setup.discovery.tested) or 'none'}); it holds {held or 'none'}")
+        cls.server = TritonServer(root / cls.REPOSITORY, label=cls.__name__,
+                                  installation=setup.installation,
+                                  cpu_only=not setup.discovery.gpu)
         cls.addClassCleanup(cls._stop_server)
         cls.server.start()
+        if cls.server.cpu_rewritten:
+            sys.stderr.write(f"\n{cls.__name__}: no GPU, {cls.server.cpu_rewritten} KIND_GPU instance"
+                             f" group(s) of {cls.REPOSITORY} served as KIND_CPU from a private copy\n")
         loader = client.connect("http", cls.server.http_url)
+        cls.load_failures = {}
         for model in cls.models:
-            loader.load_model(model.name)
+            try:
+                loader.load_model(model.name)
+            except InferenceServerException as err:
+                cls.load_failures[model.name] = err.message()
         loader.close()
+        cls.models = [m for m in cls.models if m.name not in cls.load_failures]
+        SERVED[cls.__name__] = list(cls.models)
         cls.connections = {p: client.connect(p, url) for p, url in cls._urls().items()}
 
     @classmethod
@@ -82,10 +148,16 @@ class ServedRepository:
             type(self).failed = True
         return result
 
+    def test_every_model_loads(self):
+        """Every model of a tested family in the repository loads."""
+        for name, message in self.load_failures.items():
+            with self.subTest(model=name):
+                self.fail(f"{name} did not load: {message}")
+
     def batched_models(self):
         """The batched models of the repository (parallel tests need slots)."""
         models = [m for m in self.models if m.batched]
-        self.assertTrue(models, f"{self.REPOSITORY} has no batched python model")
+        self.assertTrue(models, f"{self.REPOSITORY} has no batched model of a tested family")
         return models
 
     def assert_values(self, model, outputs, expected, width=1):

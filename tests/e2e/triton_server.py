@@ -2,8 +2,11 @@
 
 `TritonServer` starts the server on free loopback ports with a private copy
 of one model repository, polls it until live and ready, and stops it by its
-own PID (SIGTERM, then SIGKILL of its process group). Everything is
-located through the installed `pytriton` package, never an absolute path.
+own PID (SIGTERM, then SIGKILL of its process group). By default the
+server and its python backend are located through the installed `pytriton`
+package, never an absolute path; a `tests.e2e.installation.Installation`
+names another server binary and/or backend folder. With `cpu_only`, the
+private copy's KIND_GPU instance groups are served as KIND_CPU.
 
 What the wheel's server needs to serve python-backend models (measured with
 nvidia-pytriton 0.7.0, tritonserver 2.51.0):
@@ -32,6 +35,8 @@ import urllib.error
 import urllib.request
 
 import pytriton
+
+from tests.e2e.installation import Installation, serve_on_cpu
 
 _STARTUP_SECONDS = 60
 _START_ATTEMPTS = 3
@@ -82,8 +87,13 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def _backend_directory(paths, root):
-    """Make root/python with the python backend and this interpreter's stub."""
+def python_backend_directory(root, paths=None):
+    """Make root/python with the pinned wheel's python backend and this interpreter's stub.
+
+    Returns:
+        root, a backend folder holding only `python/`.
+    """
+    paths = paths or pytriton_paths()
     python_dir = root / "python"
     python_dir.mkdir(parents=True)
     for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
@@ -121,15 +131,20 @@ def log_directory():
 class TritonServer:
     """One tritonserver process serving one model repository."""
 
-    def __init__(self, repository, label, log_dir=None):
+    def __init__(self, repository, label, log_dir=None, installation=None, cpu_only=False):
         """Prepare (but do not start) a server.
 
         Args:
             repository: model repository directory.
             label: short name used for the log file and shm region prefix.
             log_dir: directory of the log file (default: `log_directory()`).
+            installation: the server and backend folder (default: the pinned wheel's).
+            cpu_only: serve KIND_GPU instance groups as KIND_CPU (no GPU here).
         """
         self.repository = pathlib.Path(repository)
+        self.installation = installation or Installation()
+        self.cpu_only = cpu_only
+        self.cpu_rewritten = 0
         self.label = label
         self.log_path = pathlib.Path(log_dir or log_directory()) / f"tritonserver_{label}.log"
         self.http_port = self.grpc_port = None
@@ -146,9 +161,9 @@ class TritonServer:
         """host:port of the gRPC endpoint."""
         return f"127.0.0.1:{self.grpc_port}"
 
-    def _command(self, paths, backend_dir, repository):
+    def _command(self, binary, backend_dir, repository):
         return [
-            str(paths["binary"]),
+            str(binary),
             f"--model-repository={repository}",
             f"--backend-directory={backend_dir}",
             "--disable-auto-complete-config",
@@ -173,7 +188,7 @@ class TritonServer:
         """
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
-                self._start_once(pytriton_paths())
+                self._start_once()
                 return
             except ServerError:
                 port_taken = "already in use" in self.log_tail().lower()
@@ -181,18 +196,26 @@ class TritonServer:
                 if not port_taken or attempt == _START_ATTEMPTS:
                     raise
 
-    def _start_once(self, paths):
+    def _start_once(self):
         self._scratch = pathlib.Path(tempfile.mkdtemp(prefix="tritonserver."))
-        backend_dir = _backend_directory(paths, self._scratch / "backends")
+        chosen = self.installation
+        paths = pytriton_paths() if chosen.pinned_binary else None
+        backend_dir = chosen.backend_dir or python_backend_directory(self._scratch / "backends")
         # A private copy: the stub writes __pycache__ next to model.py, which
         # must never land in the built tree (Bazel outputs, a user's repository).
         repository = shutil.copytree(self.repository, self._scratch / "models")
+        if self.cpu_only:
+            self.cpu_rewritten = serve_on_cpu(repository)
         self.http_port, self.grpc_port = free_port(), free_port()
-        command = self._command(paths, backend_dir, repository)
+        binary = paths["binary"] if chosen.pinned_binary else chosen.binary
+        command = self._command(binary, backend_dir, repository)
+        # The pinned wheel's server needs its libraries and this interpreter on
+        # PATH; a user's installation runs in the caller's environment.
+        env = server_environment(paths) if chosen.pinned_binary else dict(os.environ)
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=server_environment(paths),
+                stdin=subprocess.DEVNULL, env=env,
                 cwd=self._scratch, start_new_session=True,
             )
         atexit.register(self.stop)  # also when the test process is interrupted

@@ -1,0 +1,114 @@
+"""The sequences the real-server tests drive and the outputs the contract expects.
+
+Every table holds literals: values sent and running sums written out by
+hand from CONTRACT.md section 3 and the upstream QA clients (reference
+section 7), never computed by the code under test. The families share them;
+`expected_outputs` applies the only places the contract lets families differ:
+string models (ONNX strings are identities; python and savedmodel strings are
+decimal running sums whose state starts empty, README "String states") and the
+numeric initial value (100 for a numeric file initial state, 0 otherwise).
+`tests/e2e/expectations_test.py` checks these tables against the contract's
+literals.
+"""
+
+import dataclasses
+from typing import Sequence, Tuple
+
+from tests.e2e.families import STRINGS_IDENTITY, STRINGS_NONE, STRINGS_SUM, family
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One request of a sequence: its value and sequence flags."""
+
+    value: int
+    start: bool = False
+    end: bool = False
+
+
+def steps(values, start=True, end=True):
+    """A sequence of values with START on the first and END on the last."""
+    last = len(values) - 1
+    return [Step(v, start and i == 0, end and i == last) for i, v in enumerate(values)]
+
+
+# (values, outputs) per sequence; outputs are the running sums.
+SIMPLE = ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 3, 6, 10, 15, 21, 28, 36, 45))
+LENGTH1 = ((42,), (42,))
+# START again on the third request resets the sum: 42 + 9 = 51.
+NO_END_STEPS = (Step(1, start=True), Step(2), Step(42, start=True), Step(9, end=True))
+NO_END = ((1, 2, 42, 9), (1, 3, 42, 51))
+AFTER_END = ((1, 2, 3), (1, 3, 6))
+HALF_BATCH = {987: ((1, 2, 3, 4), (1, 3, 6, 10)), 988: ((0, 9, 5, 13), (0, 9, 14, 27))}
+FULL_BATCH = {
+    1001: ((1, 2, 3), (1, 3, 6)),
+    1002: ((11, 12, 13), (11, 23, 36)),
+    1003: ((111, 112, 113), (111, 223, 336)),
+    1004: ((1111, 1112, 1113), (1111, 2223, 3336)),
+}
+SKIP_BATCH = {
+    1001: ((1, 3), (1, 4)),
+    1002: ((11, 12, 13, 14), (11, 23, 36, 50)),
+    1003: ((111, 113), (111, 224)),
+    1004: ((1111, 1112, 1113, 1114), (1111, 2223, 3336, 4450)),
+}
+RAGGED_WIDTHS = {1001: 2, 1002: 2, 1003: 1, 1004: 3}
+# A string a decimal-sum model cannot parse fails that request only: 1, then 1 + 2.
+NOT_DECIMAL_SEQUENCE = ((1, "x1", 2), (1, None, 3))
+
+# Numeric file initial state (CONTRACT.md section 1: int32 100, as upstream's harness).
+FILE_INITIAL_VALUE = 100
+
+# Several state pairs (README "Several states"): OUTPUT = sum over pairs k of
+# (k + 1) * running sum + initial_k (file: 100 * (k + 1)). Values 1, 2, 3, 4 ...
+MULTI_WORKED = (1, 2, 3, 4)
+# ... 1, 2, then 42 with START again, then 9 (running sums 1, 3, 42, 51) ...
+MULTI_RESTART = (Step(1, start=True), Step(2), Step(42, start=True), Step(9, end=True))
+# ... and two parallel sequences (running sums 1, 3, 6, 10 and 10, 30, 60, 100).
+MULTI_PARALLEL = {2001: (1, 2, 3, 4), 2002: (10, 20, 30, 40)}
+MULTI_STATE_EXPECTED = {  # initial state -> pair count -> table -> outputs
+    "none": {
+        2: {"worked": (3, 9, 18, 30), "restart": (3, 9, 126, 153),
+            2001: (3, 9, 18, 30), 2002: (30, 90, 180, 300)},
+        3: {"worked": (6, 18, 36, 60), "restart": (6, 18, 252, 306),
+            2001: (6, 18, 36, 60), 2002: (60, 180, 360, 600)},
+    },
+    "file": {
+        2: {"worked": (303, 309, 318, 330), "restart": (303, 309, 426, 453),
+            2001: (303, 309, 318, 330), 2002: (330, 390, 480, 600)},
+        3: {"worked": (606, 618, 636, 660), "restart": (606, 618, 852, 906),
+            2001: (606, 618, 636, 660), 2002: (660, 780, 960, 1200)},
+    },
+}
+
+
+def expected_outputs(family_name: str, dtype: str, values: Sequence, sums: Sequence,
+                     initial_state: str = "none") -> Tuple:
+    """What a model of a family answers to a sequence (CONTRACT.md section 3).
+
+    Args:
+        family_name: the model family (tests.e2e.families.FAMILIES).
+        dtype: the model dtype ("float32", "int32", "bool", "object").
+        values: the INPUT value of each step.
+        sums: the literal running sums of the values (restarted at each START).
+        initial_state: "none", "zero" or "file" (numeric file state: +100).
+
+    Raises:
+        ValueError: a string model of a family that has none.
+    """
+    if dtype == "object":
+        rule = family(family_name).strings
+        if rule == STRINGS_IDENTITY:
+            return tuple(values)
+        if rule == STRINGS_SUM:
+            return tuple(sums)  # Triton core zeroes a string state: it starts empty
+        assert rule == STRINGS_NONE, rule
+        raise ValueError(f"family {family_name} has no string models (FAMILIES strings="
+                         f"{rule!r}); a model {family_name}_..._object should not exist")
+    offset = FILE_INITIAL_VALUE if initial_state == "file" else 0
+    return tuple(s + offset for s in sums)
+
+
+def load_output(family_name: str, dtype: str, value: int, index: int) -> int:
+    """The load run's expected output at step `index` of a sequence sending `value` each step."""
+    return expected_outputs(family_name, dtype, (value,), (value * (index + 1),))[0]

@@ -1,0 +1,156 @@
+"""Unit tests of the family table, backend discovery and the per-family expectations.
+
+Discovery runs on hand-made backend folders (python/ only, python/ plus an
+unknown foo/, NVIDIA's container set). The expectation tables are checked
+against the literals CONTRACT.md section 3 and README "Model contract",
+"String states" and "Several states" print, typed here by hand: the
+worked sequence 1, 2, 3, 4 -> 1, 3, 6, 10 (file 100: 101 .. 110; ONNX
+strings "1".."4"; python/savedmodel strings sum from empty) and the
+multi-state worked examples.
+"""
+
+import pathlib
+import tempfile
+import unittest
+
+from generators.variant import Backend
+from tests.e2e import expectations as exp
+from tests.e2e.families import FAMILIES, discover, family, format_discovery
+
+CONTAINER_BACKENDS = ("onnxruntime", "tensorflow", "pytorch", "tensorrt", "python")
+
+
+def backend_dir(*folders, files=()):
+    """A temporary backend directory holding the given folders (and plain files)."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix="backends."))
+    for name in folders:
+        (root / name).mkdir()
+    for name in files:
+        (root / name).write_text("not a backend\n")
+    return root
+
+
+class DiscoveryTest(unittest.TestCase):
+    """What a backend folder lets the real-server tests cover."""
+
+    def test_python_only_tests_python(self):
+        """The pinned wheel's set: python tested, every other family reported with its reason."""
+        found = discover(backend_dir("python"), gpu=False)
+        self.assertEqual(found.tested, ("python",))
+        self.assertEqual(set(found.not_tested), set(FAMILIES) - {"python"})
+        self.assertIn("'onnxruntime/' absent", found.not_tested["onnx"])
+        self.assertIn("'tensorflow/' absent", found.not_tested["savedmodel"])
+        self.assertIn("it holds: python", found.not_tested["onnx"])
+        self.assertEqual(found.unknown, ())
+
+    def test_unknown_folder_is_reported(self):
+        """A backend folder no family uses is listed and printed, not ignored; files are not backends."""
+        found = discover(backend_dir("python", "foo", files=("README",)), gpu=False)
+        self.assertEqual(found.tested, ("python",))
+        self.assertEqual(found.unknown, ("foo",))
+        text = format_discovery(found)
+        self.assertIn("backend folder 'foo/': UNKNOWN", text)
+        self.assertIn("family onnx: NOT TESTED", text)
+
+    def test_container_without_gpu(self):
+        """NVIDIA's container on a CPU machine: plans need a GPU; pytorch has no family yet."""
+        found = discover(backend_dir(*CONTAINER_BACKENDS), gpu=False)
+        self.assertEqual(set(found.tested), {"onnx", "savedmodel", "python"})
+        self.assertIn("needs a GPU", found.not_tested["plan"])
+        expected_unknown = tuple(sorted(set(CONTAINER_BACKENDS)
+                                        - {row.backend for row in FAMILIES.values()}))
+        self.assertEqual(found.unknown, expected_unknown)
+
+    def test_container_with_gpu_tests_plans(self):
+        """With a GPU every family whose folder is present is tested."""
+        found = discover(backend_dir(*CONTAINER_BACKENDS), gpu=True)
+        self.assertEqual(set(found.tested), set(FAMILIES))
+        self.assertEqual(found.not_tested, {})
+
+    def test_wanted_narrows(self):
+        """Families not asked for are reported as such."""
+        found = discover(backend_dir(*CONTAINER_BACKENDS), gpu=True, wanted=["onnx"])
+        self.assertEqual(found.tested, ("onnx",))
+        self.assertIn("not asked for", found.not_tested["python"])
+
+    def test_missing_directory_names_the_fix(self):
+        """A backend directory that does not exist is an error naming the container's path."""
+        with self.assertRaisesRegex(FileNotFoundError, "/opt/tritonserver/backends"):
+            discover(pathlib.Path("/nonexistent/backends"), gpu=False)
+
+    def test_every_generated_family_has_a_row(self):
+        """Each family the generator builds names its Triton backend folder here."""
+        for backend in Backend:
+            with self.subTest(family=backend.value):
+                self.assertIn(backend.value, FAMILIES,
+                              f"add {backend.value!r} to tests/e2e/families.py FAMILIES")
+        with self.assertRaisesRegex(KeyError, "add one naming its Triton backend folder"):
+            family("nosuchfamily")
+
+
+class ExpectationsTest(unittest.TestCase):
+    """The expectation tables against the contract's literals."""
+
+    WORKED = ((1, 2, 3, 4), (1, 3, 6, 10))
+
+    def test_worked_sequence_numeric(self):
+        """Every family, numeric: 1, 3, 6, 10; file initial state: 101, 103, 106, 110."""
+        for name in FAMILIES:
+            for dtype in ("float32", "int32", "bool"):
+                with self.subTest(family=name, dtype=dtype):
+                    self.assertEqual(exp.expected_outputs(name, dtype, *self.WORKED), (1, 3, 6, 10))
+                    self.assertEqual(exp.expected_outputs(name, dtype, *self.WORKED, "zero"),
+                                     (1, 3, 6, 10))
+                    self.assertEqual(exp.expected_outputs(name, dtype, *self.WORKED, "file"),
+                                     (101, 103, 106, 110))
+
+    def test_strings_differ_only_where_the_contract_says(self):
+        """ONNX strings are identities; python and savedmodel sum from empty; plans have none."""
+        for initial in ("none", "zero", "file"):
+            with self.subTest(initial=initial):
+                self.assertEqual(exp.expected_outputs("onnx", "object", *self.WORKED, initial),
+                                 (1, 2, 3, 4))
+                for name in ("python", "savedmodel"):
+                    self.assertEqual(exp.expected_outputs(name, "object", *self.WORKED, initial),
+                                     (1, 3, 6, 10))
+        with self.assertRaisesRegex(ValueError, "plan has no string models"):
+            exp.expected_outputs("plan", "object", *self.WORKED)
+
+    def test_tables_hold_running_sums(self):
+        """Each (values, sums) table's sums are its values' running sums, restarted on START."""
+        tables = [exp.SIMPLE, exp.LENGTH1, exp.AFTER_END, *exp.HALF_BATCH.values(),
+                  *exp.FULL_BATCH.values(), *exp.SKIP_BATCH.values()]
+        for values, sums in tables:
+            with self.subTest(values=values):
+                self.assertEqual(len(values), len(sums))
+                self.assertEqual(sums, tuple(sum(values[:i + 1]) for i in range(len(values))))
+        self.assertEqual(tuple(s.value for s in exp.NO_END_STEPS), exp.NO_END[0])
+        self.assertEqual(exp.NO_END[1], (1, 3, 42, 51))
+        self.assertEqual(exp.SIMPLE[1][-1], 45)
+
+    def test_multi_state_worked_examples(self):
+        """README "Several states": 2 pairs 3, 9, 18, 30 (file 303 .. 330); 3 pairs 6 .. 60 (606 .. 660)."""
+        table = exp.MULTI_STATE_EXPECTED
+        self.assertEqual(table["none"][2]["worked"], (3, 9, 18, 30))
+        self.assertEqual(table["file"][2]["worked"], (303, 309, 318, 330))
+        self.assertEqual(table["none"][3]["worked"], (6, 18, 36, 60))
+        self.assertEqual(table["file"][3]["worked"], (606, 618, 636, 660))
+        for initial, pairs in table.items():
+            for count, rows in pairs.items():
+                with self.subTest(initial=initial, pairs=count):
+                    weight = sum(range(1, count + 1))  # sum of (k + 1)
+                    base = 100 * weight if initial == "file" else 0
+                    self.assertEqual(rows[2001], rows["worked"])
+                    self.assertEqual(rows["restart"],
+                                     tuple(weight * s + base for s in (1, 3, 42, 51)))
+                    self.assertEqual(rows[2002], tuple(weight * s + base for s in (10, 30, 60, 100)))
+
+    def test_load_output(self):
+        """Load run: step k of a sequence sending v is k * v (ONNX strings: v)."""
+        self.assertEqual(exp.load_output("python", "int32", 7, 2), 21)
+        self.assertEqual(exp.load_output("onnx", "object", 7, 2), 7)
+        self.assertEqual(exp.load_output("savedmodel", "object", 7, 2), 21)
+
+
+if __name__ == "__main__":
+    unittest.main()
