@@ -1,4 +1,4 @@
-"""Unit tests of the family table, backend discovery and the per-family expectations.
+"""Unit tests of the family table, backend discovery, the installation and the expectations.
 
 Discovery runs on hand-made backend folders (python/ only, python/ plus an
 unknown foo/, NVIDIA's container set). The expectation tables are checked
@@ -6,7 +6,8 @@ against the literals CONTRACT.md section 3 and README "Model contract",
 "String states" and "Several states" print, typed here by hand: the
 worked sequence 1, 2, 3, 4 -> 1, 3, 6, 10 (file 100: 101 .. 110; ONNX
 strings "1".."4"; python/savedmodel strings sum from empty) and the
-multi-state worked examples.
+multi-state worked examples. The installation tests cover the KIND_GPU ->
+KIND_CPU private copy, the GPU override and the errors for bad paths.
 """
 
 import pathlib
@@ -16,6 +17,7 @@ import unittest
 from generators.variant import Backend
 from tests.e2e import expectations as exp
 from tests.e2e.families import FAMILIES, discover, family, format_discovery
+from tests.e2e.installation import InstallationError, from_values, has_gpu, serve_on_cpu
 
 CONTAINER_BACKENDS = ("onnxruntime", "tensorflow", "pytorch", "tensorrt", "python")
 
@@ -150,6 +152,56 @@ class ExpectationsTest(unittest.TestCase):
         self.assertEqual(exp.load_output("python", "int32", 7, 2), 21)
         self.assertEqual(exp.load_output("onnx", "object", 7, 2), 7)
         self.assertEqual(exp.load_output("savedmodel", "object", 7, 2), 21)
+
+
+class InstallationTest(unittest.TestCase):
+    """Choosing the server, the GPU probe override and the CPU copy."""
+
+    def test_default_is_the_pinned_wheel(self):
+        """No variable set: the pinned server and its assembled python backend."""
+        chosen = from_values()
+        self.assertTrue(chosen.pinned_binary)
+        self.assertIsNone(chosen.backend_dir)
+
+    def test_triton_home(self):
+        """TRITON_HOME gives bin/tritonserver and backends/; a missing part names the fix."""
+        home = backend_dir("bin", "backends")
+        (home / "bin" / "tritonserver").write_text("#!/bin/sh\n")
+        chosen = from_values(home=str(home))
+        self.assertEqual(chosen.binary, (home / "bin" / "tritonserver").resolve())
+        self.assertEqual(chosen.backend_dir, (home / "backends").resolve())
+        with self.assertRaisesRegex(InstallationError, "TRITON_HOME=.*must hold bin/tritonserver"):
+            from_values(home=str(backend_dir("backends")))
+
+    def test_backend_dir_alone_keeps_the_pinned_server(self):
+        """TRITON_BACKEND_DIR alone: the pinned wheel's server with that folder."""
+        folder = backend_dir("python")
+        chosen = from_values(backend_dir=str(folder))
+        self.assertTrue(chosen.pinned_binary)
+        self.assertEqual(chosen.backend_dir, folder.resolve())
+        self.assertIn("the pinned wheel's tritonserver", chosen.source)
+        with self.assertRaisesRegex(InstallationError, "TRITON_BACKEND_DIR=/nonexistent"):
+            from_values(backend_dir="/nonexistent")
+
+    def test_gpu_override(self):
+        """IMPLICIT_E2E_GPU=0|1 decides; another value is an error naming the choices."""
+        self.assertTrue(has_gpu({"IMPLICIT_E2E_GPU": "1"}))
+        self.assertFalse(has_gpu({"IMPLICIT_E2E_GPU": "0"}))
+        with self.assertRaisesRegex(InstallationError, "use 0 or 1"):
+            has_gpu({"IMPLICIT_E2E_GPU": "yes"})
+
+    def test_serve_on_cpu_rewrites_gpu_groups_only(self):
+        """KIND_GPU becomes KIND_CPU in every config; KIND_CPU configs stay byte-identical."""
+        repo = backend_dir("onnx_sequence_int32", "python_sequence_int32")
+        gpu = "instance_group {\n  kind: KIND_GPU\n}\n"
+        cpu = "instance_group {\n  kind: KIND_CPU\n}\n"
+        (repo / "onnx_sequence_int32" / "config.pbtxt").write_text('name: "onnx"\n' + gpu)
+        (repo / "python_sequence_int32" / "config.pbtxt").write_text('name: "python"\n' + cpu)
+        self.assertEqual(serve_on_cpu(repo), 1)
+        self.assertEqual((repo / "onnx_sequence_int32" / "config.pbtxt").read_text(),
+                         'name: "onnx"\n' + cpu)
+        self.assertEqual((repo / "python_sequence_int32" / "config.pbtxt").read_text(),
+                         'name: "python"\n' + cpu)
 
 
 if __name__ == "__main__":
