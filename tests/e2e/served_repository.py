@@ -111,8 +111,9 @@ class ServedRepository:
         cls.addClassCleanup(cls._stop_server)
         cls.server.start()
         if cls.server.cpu_rewritten:
-            sys.stderr.write(f"\n{cls.__name__}: no GPU, {cls.server.cpu_rewritten} KIND_GPU instance"
-                             f" group(s) of {cls.REPOSITORY} served as KIND_CPU from a private copy\n")
+            sys.stderr.write(f"\n{cls.__name__}: no GPU, so KIND_GPU instance groups are served as"
+                             f" KIND_CPU: {cls.server.cpu_rewritten} config(s) of {cls.REPOSITORY}"
+                             " rewritten in the server's private copy\n")
         loader = client.connect("http", cls.server.http_url)
         cls.load_failures = {}
         for model in cls.models:
