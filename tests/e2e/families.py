@@ -4,7 +4,10 @@
 generators.variant.Backend) -> the folder Triton loads it from under its
 `--backend-directory` (`<triton>/backends/<folder>/`) and the contract rules
 where the families differ (CONTRACT.md section 3, README "String states").
-Adding a family is one entry, e.g. `"libtorch": Family(backend="pytorch", ...)`.
+Adding a family is one entry. `tensor_name` applies a family's tensor
+naming rule: Triton's pytorch backend binds tensors by a `__<position>`
+suffix (ENVIRONMENT.md: INPUT__0, OUTPUT__0, OUTPUT_STATE__1; a further state
+pair k takes OUTPUT_STATE_<k>__<1+k>, README "libtorch models").
 
 `discover` reads a server's backend folder and says, for every family of
 this project, whether it is tested or why not (backend folder absent, GPU
@@ -31,11 +34,13 @@ class Family:
         backend: folder name under the server's backend directory.
         strings: STRINGS_SUM, STRINGS_IDENTITY or STRINGS_NONE.
         gpu_only: whether its models run only on a GPU (TensorRT plans).
+        indexed_names: whether tensor names carry the `__<position>` suffix.
     """
 
     backend: str
     strings: str
     gpu_only: bool = False
+    indexed_names: bool = False
 
 
 FAMILIES: Dict[str, Family] = {
@@ -43,7 +48,22 @@ FAMILIES: Dict[str, Family] = {
     "savedmodel": Family(backend="tensorflow", strings=STRINGS_SUM),
     "python": Family(backend="python", strings=STRINGS_SUM),
     "plan": Family(backend="tensorrt", strings=STRINGS_NONE, gpu_only=True),
+    "libtorch": Family(backend="pytorch", strings=STRINGS_SUM, indexed_names=True),
 }
+
+
+def tensor_name(family_name: str, base: str, position: int) -> str:
+    """The name a client uses for tensor `base` of a family's model at `position`.
+
+    Positions: INPUT 0 and OUTPUT 0; state output k (config order) 1 + k.
+    """
+    return f"{base}__{position}" if family(family_name).indexed_names else base
+
+
+def state_output_name(family_name: str, pair: int) -> str:
+    """The output name of state pair `pair` (OUTPUT_STATE, OUTPUT_STATE_1, ...; libtorch indexed)."""
+    base = "OUTPUT_STATE" if pair == 0 else f"OUTPUT_STATE_{pair}"
+    return tensor_name(family_name, base, 1 + pair)
 
 
 def family(name: str) -> Family:

@@ -16,7 +16,14 @@ import unittest
 
 from generators.variant import Backend
 from tests.e2e import expectations as exp
-from tests.e2e.families import FAMILIES, discover, family, format_discovery
+from tests.e2e.families import (
+    FAMILIES,
+    discover,
+    family,
+    format_discovery,
+    state_output_name,
+    tensor_name,
+)
 from tests.e2e.installation import InstallationError, from_values, has_gpu, serve_on_cpu
 
 CONTAINER_BACKENDS = ("onnxruntime", "tensorflow", "pytorch", "tensorrt", "python")
@@ -55,13 +62,20 @@ class DiscoveryTest(unittest.TestCase):
         self.assertIn("family onnx: NOT TESTED", text)
 
     def test_container_without_gpu(self):
-        """NVIDIA's container on a CPU machine: plans need a GPU; pytorch has no family yet."""
+        """NVIDIA's container on a CPU machine: plans need a GPU, every other family is tested."""
         found = discover(backend_dir(*CONTAINER_BACKENDS), gpu=False)
-        self.assertEqual(set(found.tested), {"onnx", "savedmodel", "python"})
+        self.assertEqual(set(found.tested), {"onnx", "savedmodel", "python", "libtorch"})
         self.assertIn("needs a GPU", found.not_tested["plan"])
-        expected_unknown = tuple(sorted(set(CONTAINER_BACKENDS)
-                                        - {row.backend for row in FAMILIES.values()}))
-        self.assertEqual(found.unknown, expected_unknown)
+        self.assertEqual(found.unknown, ())
+
+    def test_pytorch_names_carry_their_position(self):
+        """The pytorch backend's rule (ENVIRONMENT.md): INPUT__0, OUTPUT__0, OUTPUT_STATE__1."""
+        self.assertEqual(tensor_name("libtorch", "INPUT", 0), "INPUT__0")
+        self.assertEqual(tensor_name("libtorch", "OUTPUT", 0), "OUTPUT__0")
+        self.assertEqual([state_output_name("libtorch", k) for k in range(3)],
+                         ["OUTPUT_STATE__1", "OUTPUT_STATE_1__2", "OUTPUT_STATE_2__3"])
+        self.assertEqual((tensor_name("onnx", "INPUT", 0), state_output_name("onnx", 1)),
+                         ("INPUT", "OUTPUT_STATE_1"))
 
     def test_container_with_gpu_tests_plans(self):
         """With a GPU every family whose folder is present is tested."""

@@ -22,6 +22,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from tests.e2e.expectations import Step, load_output, steps  # noqa: F401 - Step re-exported
+from tests.e2e.families import state_output_name, tensor_name
 
 PROTOCOLS = {"http": httpclient, "grpc": grpcclient}
 # How the clients type each model dtype's data (bool models carry int32 data).
@@ -59,6 +60,20 @@ class ModelInfo:
                    repository=entry["repository"])
 
     @property
+    def input_name(self):
+        """The data input's name (INPUT; INPUT__0 for libtorch)."""
+        return tensor_name(self.family, "INPUT", 0)
+
+    @property
+    def output_name(self):
+        """The data output's name (OUTPUT; OUTPUT__0 for libtorch)."""
+        return tensor_name(self.family, "OUTPUT", 0)
+
+    def state_output_name(self, pair):
+        """The output name of state pair `pair` (OUTPUT_STATE, OUTPUT_STATE_1, ...)."""
+        return state_output_name(self.family, pair)
+
+    @property
     def is_string(self):
         """Whether the model's data are strings."""
         return self.dtype == "object"
@@ -75,13 +90,14 @@ def tensor(model, value, width=1, batch=1):
 
 def _inputs(module, model, value, width, batch):
     data = tensor(model, value, width, batch)
-    infer_input = module.InferInput("INPUT", list(data.shape), _IO_TYPES[model.dtype][1])
+    infer_input = module.InferInput(model.input_name, list(data.shape), _IO_TYPES[model.dtype][1])
     infer_input.set_data_from_numpy(data)
     return [infer_input]
 
 
-def _request(module, model, corrid, step, width=1, batch=1, outputs=("OUTPUT",)):
-    """Keyword arguments of one infer / async_stream_infer call."""
+def _request(module, model, corrid, step, width=1, batch=1, outputs=None):
+    """Keyword arguments of one infer / async_stream_infer call (outputs: OUTPUT alone)."""
+    outputs = outputs or (model.output_name,)
     return {
         "model_name": model.name,
         "inputs": _inputs(module, model, step.value, width, batch),
@@ -100,7 +116,7 @@ def connect(protocol, url):
 def infer(protocol, connection, model, corrid, step, **options):
     """Send one request and return its OUTPUT array (raises the server's error)."""
     result = connection.infer(**_request(PROTOCOLS[protocol], model, corrid, step, **options))
-    return result.as_numpy("OUTPUT")
+    return result.as_numpy(model.output_name)
 
 
 def run_sequence(protocol, connection, model, corrid, sequence, width=1):
@@ -120,7 +136,7 @@ def _stream_one(url, model, corrid, sequence, width, barrier, results):
         outputs = []
         for _ in sequence:
             result, error = responses.get(timeout=_RESPONSE_SECONDS)
-            outputs.append(error if error is not None else result.as_numpy("OUTPUT"))
+            outputs.append(error if error is not None else result.as_numpy(model.output_name))
         results[corrid] = outputs
     finally:
         connection.stop_stream()

@@ -3,7 +3,7 @@
     bazel run //tests:verify -- --triton-home /opt/tritonserver [--repo DIR] [--family onnx]
 
 Runs the real-server checks of tests/e2e/implicit_state_e2e_test.py (the
-same sequences and contract literals as `bazel test //tests:<family>_e2e_test`)
+same sequences and contract literals as `bazel test //tests:real_server_e2e_test`)
 on a repository tree built anywhere (`--repo`: a folder holding
 manifest.json and the repository folders, e.g. `bazel-bin/models/implicit_repo`
 or the CLI's `--models_dir`; default: the `//models:implicit_repo` this
