@@ -1,6 +1,6 @@
 """Build benchmark: the standalone CLI against Bazel, measured in one run.
 
-    python3 tools/bench.py [--backends onnx,python,savedmodel] [--repeat 3]
+    python3 tools/bench.py [--backends onnx,python,savedmodel,libtorch] [--repeat 3]
 
 With --backends naming a subset, the CLI generates only those backends and
 the cold Bazel build builds only their model targets (measurements 1-2).
@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 from check_cache_hits import spawns  # noqa: E402
 
 TARGET = "//models:implicit_repo"
+# The families //models:implicit_repo holds on a CPU machine (plans need a GPU).
+CPU_BACKENDS = frozenset({"libtorch", "onnx", "python", "savedmodel"})
 FLAGS = ["--color=no", "--curses=no", "--noshow_progress"]
 
 
@@ -69,7 +71,7 @@ def spawn_counts(log: pathlib.Path) -> dict:
 
 def model_targets(backends):
     """The assembled repository, or the given backends' own (`//models:<backend>_repo`)."""
-    if set(backends) >= {"onnx", "python", "savedmodel"}:
+    if set(backends) >= CPU_BACKENDS:
         return [TARGET]
     return [f"//models:{b}_repo" for b in backends]
 
@@ -128,7 +130,7 @@ def bench_remote_cache(repeat, work: pathlib.Path):
 def main() -> int:
     """Run every measurement and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="onnx,python,savedmodel")
+    parser.add_argument("--backends", default=",".join(sorted(CPU_BACKENDS)))
     parser.add_argument("--change", default="onnx", help="backend whose builder gets the one-line change")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
