@@ -136,7 +136,8 @@ def main() -> int:
     args = parser.parse_args()
     backends = args.backends.split(",")
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench."))
-    bazel("build", *FLAGS, TARGET)  # fetch the toolchain, start the server
+    # Start the server, fetch the environments (the CLI runs in `cli`).
+    bazel("build", *FLAGS, TARGET, "@python_cli//:python3")
     manifest = json.loads((ROOT / "bazel-bin/models/implicit_repo/manifest.json").read_text())
     models = sum(m["variant"]["backend"] in backends for m in manifest["models"])
     cli = bench_cli(backends, args.repeat)
