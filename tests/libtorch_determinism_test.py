@@ -22,23 +22,19 @@ Run: `python -m unittest tests.libtorch_determinism_test` or as a script.
 
 import io
 import json
-import os
 import pathlib
 import shutil
-import subprocess
-import sys
 import tempfile
 import unittest
 import zipfile
-from typing import List
 
 import torch
 
 from generators.backends.libtorch import libtorch_builder
 from generators.manifest import file_digests
 from generators.variant import Backend, DType, InitialState, StatePair, Variant
+from tests.determinism_support import finish, spawn, worker_payload
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 VARIANT = Variant(backend=Backend.LIBTORCH, dtype=DType.FLOAT32, shape=(-1,), max_batch=8)
 OTHER = Variant(backend=Backend.LIBTORCH, dtype=DType.OBJECT, shape=(1,), max_batch=0)
 MULTI = Variant(backend=Backend.LIBTORCH, dtype=DType.INT32, shape=(1,), max_batch=0,
@@ -61,25 +57,7 @@ sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--l
 _GENERATOR = ["-m", "generators.backends.libtorch.libtorch_generator"]
 
 
-def _spawn(args: List[str], seed: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED=seed)
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _finish(process: subprocess.Popen, payload: bytes = b"") -> str:
-    stdout, stderr = process.communicate(payload, timeout=300)
-    if process.returncode != 0:
-        raise RuntimeError(f"{process.args} failed:\n{stderr.decode()[-3000:]}")
-    return stdout.decode()
-
-
-def _worker_payload(out: pathlib.Path) -> bytes:
-    """Bazel's JSON work requests, back to back."""
-    requests = [(VARIANT, "first"), (OTHER, "other"), (MULTI, "multi"), (VARIANT, "again")]
-    return "".join(
-        json.dumps({"arguments": ["--spec", v.to_json(), "--out", str(out / d)], "requestId": i})
-        for i, (v, d) in enumerate(requests, 1)).encode()
+_WORKER_REQUESTS = [(VARIANT, "first"), (OTHER, "other"), (MULTI, "multi"), (VARIANT, "again")]
 
 
 class DeterminismTest(unittest.TestCase):
@@ -89,14 +67,14 @@ class DeterminismTest(unittest.TestCase):
     def setUpClass(cls) -> None:
         """Build the variant the four ways, concurrently."""
         cls.out = pathlib.Path(tempfile.mkdtemp(prefix="libtorch_determinism."))
-        fresh = _spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
+        fresh = spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
                        "1")
-        cli = _spawn(["-c", _CLI, str(cls.out / "cli")], "2")
-        worker = _spawn([*_GENERATOR, "--persistent_worker"], "3")
+        cli = spawn(["-c", _CLI, str(cls.out / "cli")], "2")
+        worker = spawn([*_GENERATOR, "--persistent_worker"], "3")
         cls.responses = [json.loads(line)
-                         for line in _finish(worker, _worker_payload(cls.out)).splitlines()]
-        _finish(fresh)
-        _finish(cli)
+                         for line in finish(worker, worker_payload(cls.out, _WORKER_REQUESTS)).splitlines()]
+        finish(fresh)
+        finish(cli)
         cls.first = file_digests(cls.out / "first")
 
     @classmethod

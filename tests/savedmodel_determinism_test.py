@@ -20,21 +20,17 @@ Run: `python -m unittest tests.savedmodel_determinism_test` or as a script.
 """
 
 import json
-import os
 import pathlib
 import shutil
-import subprocess
-import sys
 import tempfile
 import unittest
-from typing import List
 
 import numpy as np
 
 from generators.manifest import file_digests
 from generators.variant import Backend, DType, InitialState, StatePair, Variant
+from tests.determinism_support import finish, spawn, worker_payload
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 VARIANT = Variant(backend=Backend.SAVEDMODEL, dtype=DType.OBJECT, shape=(-1,), max_batch=8,
                   initial_state=InitialState.FILE)
 OTHER = Variant(backend=Backend.SAVEDMODEL, dtype=DType.INT32, shape=(1,), max_batch=8)
@@ -58,25 +54,7 @@ sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--s
 _GENERATOR = ["-m", "generators.backends.savedmodel.savedmodel_generator"]
 
 
-def _spawn(args: List[str], seed: str, tmp: pathlib.Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED=seed, TMPDIR=str(tmp))
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _finish(process: subprocess.Popen, payload: bytes = b"") -> str:
-    stdout, stderr = process.communicate(payload, timeout=300)
-    if process.returncode != 0:
-        raise RuntimeError(f"{process.args} failed:\n{stderr.decode()[-3000:]}")
-    return stdout.decode()
-
-
-def _worker_payload(out: pathlib.Path) -> bytes:
-    """Bazel's JSON work requests, back to back without newlines."""
-    requests = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again"), (MULTI, "multi")]
-    return "".join(
-        json.dumps({"arguments": ["--spec", v.to_json(), "--out", str(out / d)], "requestId": i})
-        for i, (v, d) in enumerate(requests, 1)).encode()
+_WORKER_REQUESTS = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again"), (MULTI, "multi")]
 
 
 class DeterminismTest(unittest.TestCase):
@@ -88,14 +66,14 @@ class DeterminismTest(unittest.TestCase):
         cls.out = pathlib.Path(tempfile.mkdtemp(prefix="savedmodel_determinism."))
         cls.tmp = cls.out / "tmp"
         cls.tmp.mkdir()
-        fresh = _spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
+        fresh = spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
                        "1", cls.tmp)
-        cli = _spawn(["-c", _CLI, str(cls.out / "cli")], "2", cls.tmp)
-        worker = _spawn([*_GENERATOR, "--persistent_worker"], "3", cls.tmp)
+        cli = spawn(["-c", _CLI, str(cls.out / "cli")], "2", cls.tmp)
+        worker = spawn([*_GENERATOR, "--persistent_worker"], "3", cls.tmp)
         cls.responses = [json.loads(line)
-                         for line in _finish(worker, _worker_payload(cls.out)).splitlines()]
-        _finish(fresh)
-        _finish(cli)
+                         for line in finish(worker, worker_payload(cls.out, _WORKER_REQUESTS)).splitlines()]
+        finish(fresh)
+        finish(cli)
         cls.first = file_digests(cls.out / "first")
 
     @classmethod

@@ -1,0 +1,42 @@
+"""Shared set-up of the byte-identity tests (savedmodel and libtorch determinism).
+
+Each builds one variant several ways, every way in its own interpreter with
+its own hash seed: a one-shot generator process, the persistent worker fed
+Bazel's JSON work requests back to back (no trailing newlines, as Bazel
+sends them), and the standalone CLI.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+from generators.variant import Variant
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def spawn(args: List[str], seed: str, tmp: Optional[pathlib.Path] = None) -> subprocess.Popen:
+    """Start `python <args>` from the repository root with PYTHONHASHSEED=seed (and TMPDIR)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED=seed)
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(process: subprocess.Popen, payload: bytes = b"") -> str:
+    """Feed `payload`, wait, and return stdout; raises with stderr's tail on failure."""
+    stdout, stderr = process.communicate(payload, timeout=300)
+    if process.returncode != 0:
+        raise RuntimeError(f"{process.args} failed:\n{stderr.decode()[-3000:]}")
+    return stdout.decode()
+
+
+def worker_payload(out: pathlib.Path, requests: Sequence[Tuple[Variant, str]]) -> bytes:
+    """Bazel's JSON work requests building each (variant, directory under out), in order."""
+    return "".join(
+        json.dumps({"arguments": ["--spec", v.to_json(), "--out", str(out / d)], "requestId": i})
+        for i, (v, d) in enumerate(requests, 1)).encode()
