@@ -40,3 +40,22 @@ def worker_payload(out: pathlib.Path, requests: Sequence[Tuple[Variant, str]]) -
     return "".join(
         json.dumps({"arguments": ["--spec", v.to_json(), "--out", str(out / d)], "requestId": i})
         for i, (v, d) in enumerate(requests, 1)).encode()
+
+
+def build_all_ways(out: pathlib.Path, generator: str, variant: Variant, cli_script: str,
+                   requests: Sequence[Tuple[Variant, str]],
+                   tmp: Optional[pathlib.Path] = None) -> List[dict]:
+    """Build concurrently, each in its own interpreter and hash seed; returns the worker's answers.
+
+    `variant` by a one-shot `python -m <generator>` into out/fresh; `cli_script`
+    (run with `python -c`, out/cli as its argument); and `requests` by the
+    generator's persistent worker, each into its directory under out.
+    """
+    module = ["-m", generator]
+    fresh = spawn([*module, "--spec", variant.to_json(), "--out", str(out / "fresh")], "1", tmp)
+    cli = spawn(["-c", cli_script, str(out / "cli")], "2", tmp)
+    worker = spawn([*module, "--persistent_worker"], "3", tmp)
+    responses = [json.loads(line) for line in finish(worker, worker_payload(out, requests)).splitlines()]
+    finish(fresh)
+    finish(cli)
+    return responses

@@ -21,7 +21,6 @@ Run: `python -m unittest tests.libtorch_determinism_test` or as a script.
 """
 
 import io
-import json
 import pathlib
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ import torch
 from generators.backends.libtorch import libtorch_builder
 from generators.manifest import file_digests
 from generators.variant import Backend, DType, InitialState, StatePair, Variant
-from tests.determinism_support import finish, spawn, worker_payload
+from tests.determinism_support import build_all_ways
 
 VARIANT = Variant(backend=Backend.LIBTORCH, dtype=DType.FLOAT32, shape=(-1,), max_batch=8)
 OTHER = Variant(backend=Backend.LIBTORCH, dtype=DType.OBJECT, shape=(1,), max_batch=0)
@@ -54,9 +53,7 @@ repo = {"name": "repo", "shape": [-1], "max_batch": [8], "initial_state": "none"
 gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [multi, repo]})
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--libtorch"]))
 """
-_GENERATOR = ["-m", "generators.backends.libtorch.libtorch_generator"]
-
-
+_GENERATOR = "generators.backends.libtorch.libtorch_generator"
 _WORKER_REQUESTS = [(VARIANT, "first"), (OTHER, "other"), (MULTI, "multi"), (VARIANT, "again")]
 
 
@@ -67,14 +64,7 @@ class DeterminismTest(unittest.TestCase):
     def setUpClass(cls) -> None:
         """Build the variant the four ways, concurrently."""
         cls.out = pathlib.Path(tempfile.mkdtemp(prefix="libtorch_determinism."))
-        fresh = spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
-                       "1")
-        cli = spawn(["-c", _CLI, str(cls.out / "cli")], "2")
-        worker = spawn([*_GENERATOR, "--persistent_worker"], "3")
-        cls.responses = [json.loads(line)
-                         for line in finish(worker, worker_payload(cls.out, _WORKER_REQUESTS)).splitlines()]
-        finish(fresh)
-        finish(cli)
+        cls.responses = build_all_ways(cls.out, _GENERATOR, VARIANT, _CLI, _WORKER_REQUESTS)
         cls.first = file_digests(cls.out / "first")
 
     @classmethod

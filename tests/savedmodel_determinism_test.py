@@ -19,7 +19,6 @@ file in its temporary directory (forked children exit without cleanup).
 Run: `python -m unittest tests.savedmodel_determinism_test` or as a script.
 """
 
-import json
 import pathlib
 import shutil
 import tempfile
@@ -29,7 +28,7 @@ import numpy as np
 
 from generators.manifest import file_digests
 from generators.variant import Backend, DType, InitialState, StatePair, Variant
-from tests.determinism_support import finish, spawn, worker_payload
+from tests.determinism_support import build_all_ways
 
 VARIANT = Variant(backend=Backend.SAVEDMODEL, dtype=DType.OBJECT, shape=(-1,), max_batch=8,
                   initial_state=InitialState.FILE)
@@ -51,9 +50,7 @@ multi = {"name": "multi", "shape": [1], "max_batch": [0], "initial_state": "file
 gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo, multi]})
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--savedmodel"]))
 """
-_GENERATOR = ["-m", "generators.backends.savedmodel.savedmodel_generator"]
-
-
+_GENERATOR = "generators.backends.savedmodel.savedmodel_generator"
 _WORKER_REQUESTS = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again"), (MULTI, "multi")]
 
 
@@ -66,14 +63,7 @@ class DeterminismTest(unittest.TestCase):
         cls.out = pathlib.Path(tempfile.mkdtemp(prefix="savedmodel_determinism."))
         cls.tmp = cls.out / "tmp"
         cls.tmp.mkdir()
-        fresh = spawn([*_GENERATOR, "--spec", VARIANT.to_json(), "--out", str(cls.out / "fresh")],
-                       "1", cls.tmp)
-        cli = spawn(["-c", _CLI, str(cls.out / "cli")], "2", cls.tmp)
-        worker = spawn([*_GENERATOR, "--persistent_worker"], "3", cls.tmp)
-        cls.responses = [json.loads(line)
-                         for line in finish(worker, worker_payload(cls.out, _WORKER_REQUESTS)).splitlines()]
-        finish(fresh)
-        finish(cli)
+        cls.responses = build_all_ways(cls.out, _GENERATOR, VARIANT, _CLI, _WORKER_REQUESTS, cls.tmp)
         cls.first = file_digests(cls.out / "first")
 
     @classmethod
