@@ -4,7 +4,7 @@ Plans are GPU-only targets. TensorRT builds an engine for the GPU it runs on,
 so this module needs the `tensorrt` Python package *and* a CUDA device. When
 either is missing, `write_model` raises `BackendUnavailableError` before it
 writes anything. Build plans on a GPU machine, after installing
-`third_party/python/requirements_gpu.in` (which `--config=gpu` does), with
+`generators/backends/plan/requirements_gpu.in` (which `--config=gpu` does), with
 `bazel build --config=gpu //models:implicit_repo`; on the host platform Bazel
 skips the plan targets. A plan loads only in the TensorRT version that built
 it, so pin the package to the TensorRT inside the Triton release you serve.
@@ -74,7 +74,7 @@ VARIABLE_DIM_PROFILE = (1, 8, 32)  # min, opt, max of every -1 data dim
 CORRID_DTYPE = DType.INT32
 GPU_BUILD_HINT = (
     "plans must be built on a machine with an NVIDIA GPU: install"
-    " third_party/python/requirements_gpu.in there (--config=gpu installs it) and run"
+    " generators/backends/plan/requirements_gpu.in there (--config=gpu installs it) and run"
     " `bazel build --config=gpu //models:implicit_repo`"
 )
 
