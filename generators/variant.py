@@ -106,11 +106,15 @@ class StatePair:
 DEFAULT_STATE_PAIRS = (StatePair(STATE_INPUT, STATE_OUTPUT),)
 
 
+def _batched_strings_refused(backend: Backend, dtype: DType, max_batch: int) -> bool:
+    """Whether this is a batched string model of a backend that cannot serve one."""
+    return backend in BATCHED_STRING_BACKENDS and dtype is DType.OBJECT and max_batch > 0
+
+
 def backend_builds(backend: Backend, dtype: DType, max_batch: int) -> bool:
     """Whether `backend` builds `dtype` models with this max_batch (the matrix skips others)."""
-    if dtype not in BACKEND_DTYPES[backend]:
-        return False
-    return not (backend in BATCHED_STRING_BACKENDS and dtype is DType.OBJECT and max_batch > 0)
+    return dtype in BACKEND_DTYPES[backend] and not _batched_strings_refused(
+        backend, dtype, max_batch)
 
 
 def _choices(enum_type) -> str:
@@ -173,8 +177,7 @@ class Variant:
                 f"backend '{self.backend.value}' has no dyna ('{self.strategy.value}' strategy)"
                 " models; dyna models exist for onnx and plan only"
             )
-        if (self.backend in BATCHED_STRING_BACKENDS and self.dtype is DType.OBJECT
-                and self.max_batch > 0):
+        if _batched_strings_refused(self.backend, self.dtype, self.max_batch):
             raise UnsupportedVariantError(
                 f"backend '{self.backend.value}' cannot serve batched string models (max_batch"
                 f" {self.max_batch}): Triton's pytorch backend passes strings as a 1-D"
