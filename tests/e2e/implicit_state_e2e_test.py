@@ -26,6 +26,7 @@ server's log tail, and any error line in a log fails its class
 """
 
 import json
+import os
 import signal
 import sys
 import unittest
@@ -34,6 +35,7 @@ from tests.e2e import expectations as exp
 from tests.e2e import sequence_client as client
 from tests.e2e.expectations import Step, steps
 from tests.e2e.families import STRINGS_IDENTITY, STRINGS_SUM, family, format_discovery
+from tests.e2e.report import WRONG_ANSWERS, TableTestResult
 from tests.e2e.served_repository import ServedRepository, built_root, e2e_setup
 
 # What Triton answers for requests the sequence batcher refuses.
@@ -44,6 +46,8 @@ STATE_OUTPUT = "unexpected inference output '{}'"
 # The python model's own message; the tensorflow and pytorch backends answer
 # with their framework's parse error, whose text these tests do not pin.
 NOT_DECIMAL = {"python": "is not a decimal integer"}
+# Families that must be tested (a NOT TESTED one fails): --config=real_backends sets it.
+REQUIRED_VAR = "E2E_REQUIRED_FAMILIES"
 LOAD_SEQUENCES = 64
 LOAD_STEPS = 50
 
@@ -161,21 +165,31 @@ class LoadChecks:
     """The load run; mixed into one repository's test class only."""
 
     def test_load(self):
-        """64 concurrent sequences x 50 steps across the batched models."""
-        models = self.batched_models()
+        """Per family: 64 concurrent sequences x 50 steps across its batched models."""
+        by_family = {}
+        for model in self.batched_models():
+            by_family.setdefault(model.family, []).append(model)
+        for name, models in sorted(by_family.items()):
+            with self.subTest(family=name):
+                self.check_load(name, models)
+        self.assertTrue(self.server.is_ready())
+
+    def check_load(self, family_name, models):
+        """One family's load run: every answer right, every request answered."""
         names = [model.name for model in models]
         before = client.inference_counts(self.connections["http"], names)
         report = client.load_run(self.server.grpc_url, models, LOAD_SEQUENCES, LOAD_STEPS)
         after = client.inference_counts(self.connections["http"], names)
         inferences, executions = (a - b for a, b in zip(after, before, strict=True))
+        for wrong in report.wrong:
+            WRONG_ANSWERS[wrong[0]] += 1
         sys.stderr.write(
-            f"\nload: {LOAD_SEQUENCES} sequences x {LOAD_STEPS} steps on {len(models)} models:"
-            f" {report.requests} requests in {report.seconds:.2f}s ="
+            f"\nload [{family_name}]: {LOAD_SEQUENCES} sequences x {LOAD_STEPS} steps on"
+            f" {len(models)} models: {report.requests} requests in {report.seconds:.2f}s ="
             f" {report.requests_per_second:.0f} requests/s, {len(report.wrong)} wrong,"
             f" {inferences / max(executions, 1):.2f} requests per execution\n")
-        self.assertEqual(report.wrong, [])
+        self.assertEqual(report.wrong[:5], [], f"{len(report.wrong)} wrong answers")
         self.assertEqual(report.requests, LOAD_SEQUENCES * LOAD_STEPS)
-        self.assertTrue(self.server.is_ready())
 
 
 class FixedShapeTest(RepositoryChecks, LoadChecks, unittest.TestCase):
@@ -301,7 +315,9 @@ class CoverageTest(unittest.TestCase):
 
     def test_report(self):
         """Print which families are tested, which not and why, unknown backend folders."""
-        sys.stderr.write(f"\nserver: {self.setup.installation.source}\n"
+        libraries = "".join(f"\nserver library folder: {folder}"
+                            for folder in self.setup.installation.library_path)
+        sys.stderr.write(f"\nserver: {self.setup.installation.source}{libraries}\n"
                          f"{format_discovery(self.setup.discovery)}\n")
         for name, reason in self.setup.discovery.not_tested.items():
             with self.subTest(family=name):
@@ -311,6 +327,14 @@ class CoverageTest(unittest.TestCase):
         """A server with no backend for any family of this project verifies nothing: a failure."""
         self.assertTrue(self.setup.discovery.tested,
                         f"no family tested:\n{format_discovery(self.setup.discovery)}")
+
+    def test_required_families_are_tested(self):
+        """Families the target requires (E2E_REQUIRED_FAMILIES) must not be NOT TESTED."""
+        required = [f for f in os.environ.get(REQUIRED_VAR, "").split(",") if f]
+        missing = {f: self.setup.discovery.not_tested.get(f, "not in the repository")
+                   for f in required if f not in self.setup.discovery.tested}
+        self.assertEqual(missing, {}, f"{REQUIRED_VAR}={','.join(required)}: these families"
+                         " were required but not tested")
 
     def test_every_family_is_accounted_for(self):
         """Each family the repository holds is tested or has a reason it is not."""
@@ -333,4 +357,4 @@ def _interrupt(signum, frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupt)
-    unittest.main()
+    unittest.main(testRunner=unittest.TextTestRunner(resultclass=TableTestResult))

@@ -20,7 +20,7 @@ import os
 import pathlib
 import re
 import subprocess
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 _GPU_KIND = re.compile(r"\bkind:\s*KIND_GPU\b")
 
@@ -38,11 +38,15 @@ class Installation:
         backend_dir: the --backend-directory; None means one assembled from
             the pinned wheel's python backend.
         source: how it was chosen, for the test output.
+        library_path: folders put first on the pinned server's LD_LIBRARY_PATH
+            (the frameworks Triton's CPU tensorflow and pytorch backends need,
+            tests.e2e.real_backends); a user's installation runs as it is.
     """
 
     binary: Optional[pathlib.Path] = None
     backend_dir: Optional[pathlib.Path] = None
     source: str = "the pinned nvidia-pytriton wheel's tritonserver and python backend"
+    library_path: Tuple[str, ...] = ()
 
     @property
     def pinned_binary(self):

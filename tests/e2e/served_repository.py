@@ -30,16 +30,15 @@ import unittest
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
+from tests.e2e import real_backends, report
 from tests.e2e import sequence_client as client
 from tests.e2e.families import FAMILIES, Discovery, discover
 from tests.e2e.installation import Installation, from_environment, has_gpu
 from tests.e2e.server_log import check_server_log
-from tests.e2e.triton_server import TritonServer, python_backend_directory
+from tests.e2e.triton_server import TritonServer, pinned_paths, python_backend_directory
 from tests.repo_location import implicit_repo
 
 FAMILIES_VAR = "E2E_FAMILIES"
-# Test class name -> the models it served (read by tests.e2e.verify).
-SERVED = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,15 +53,38 @@ class E2ESetup:
         return tuple(self.discovery.tested) + tuple(self.discovery.not_tested)
 
 
+def _scratch_folder():
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="tritonserver_backends."))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return scratch / "backends"
+
+
+def choose_installation():
+    """The installation the environment names, with its backend folder laid out if needed.
+
+    `--config=real_backends` (tests.e2e.real_backends) lays out Triton's CPU
+    backends beside the wheel's python backend; otherwise TRITON_HOME /
+    TRITON_SERVER / TRITON_BACKEND_DIR, or the wheel's python backend alone.
+    The pinned server gets the framework libraries its folder's tensorflow
+    and pytorch backends need.
+    """
+    if real_backends.requested():
+        installation = real_backends.installation(_scratch_folder())
+    else:
+        installation = from_environment()
+    if installation.backend_dir is None:  # the pinned wheel's python backend, assembled once
+        folder = python_backend_directory(_scratch_folder())
+        installation = dataclasses.replace(installation, backend_dir=folder)
+    if pinned_paths(installation) is not None:
+        installation = dataclasses.replace(installation, library_path=tuple(
+            real_backends.framework_library_dirs(installation.backend_dir)))
+    return installation
+
+
 @functools.cache
 def e2e_setup():
     """Read the installation and the wanted families from the environment, once."""
-    installation = from_environment()
-    if installation.backend_dir is None:  # the pinned wheel's python backend, assembled once
-        scratch = pathlib.Path(tempfile.mkdtemp(prefix="tritonserver_backends."))
-        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        folder = python_backend_directory(scratch / "backends")
-        installation = dataclasses.replace(installation, backend_dir=folder)
+    installation = choose_installation()
     wanted = [f for f in os.environ.get(FAMILIES_VAR, "").split(",") if f] or None
     unknown = sorted(set(wanted or ()) - set(FAMILIES))
     if unknown:
@@ -123,7 +145,7 @@ class ServedRepository:
                 cls.load_failures[model.name] = err.message()
         loader.close()
         cls.models = [m for m in cls.models if m.name not in cls.load_failures]
-        SERVED[cls.__name__] = list(cls.models)
+        report.SERVED[cls.__name__] = list(cls.models)
         cls.connections = {p: client.connect(p, url) for p, url in cls._urls().items()}
 
     @classmethod
@@ -166,9 +188,10 @@ class ServedRepository:
         self.assertEqual(len(outputs), len(expected))
         for index, (output, value) in enumerate(zip(outputs, expected, strict=True)):
             want = client.tensor(model, value, width)
-            self.assertTrue(
-                isinstance(output, np.ndarray) and np.array_equal(output, want),
-                f"{model.name} step {index}: got {output!r}, want {want!r}")
+            right = isinstance(output, np.ndarray) and np.array_equal(output, want)
+            if not right:
+                report.WRONG_ANSWERS[model.name] += 1
+            self.assertTrue(right, f"{model.name} step {index}: got {output!r}, want {want!r}")
 
     def assert_refused(self, message, protocol, model, corrid, step, **options):
         """The request must fail with Triton's message, leaving the server up."""

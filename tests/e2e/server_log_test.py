@@ -18,6 +18,12 @@ STRING_STATE = ('E1129 11:17:44.000001 1290 sequence_batch_scheduler.cc:1417] "F
 WARNING = ('W1129 11:17:43.200000 1234 pinned_memory_manager.cc:273] "Unable to allocate'
            ' pinned system memory, pinned memory pool will not be available: CUDA driver'
            ' version is insufficient for CUDA runtime version"')
+# What the TensorFlow library logs, in absl's format, when the tensorflow backend loads it.
+TF_CUINIT = ("E0000 00:00:1796326012.793840   22081 cuda_platform.cc:52] failed call to cuInit:"
+             " INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)")
+# A real TensorFlow error in the same format (a SavedModel that fails to load).
+TF_LOAD_ERROR = ("E0000 00:00:1796326013.000001   22081 loader.cc:115] SavedModel load"
+                 " failed: NOT_FOUND: Could not find variable table")
 INFO = 'I1129 11:17:43.300000 1234 server.cc:674] "Started GRPCInferenceService at 0.0.0.0:8001"'
 
 
@@ -32,6 +38,15 @@ class UnexpectedErrorsTest(unittest.TestCase):
     def test_allowlisted_line_passes(self):
         """The CUDA driver line every CPU-only server logs is allowed."""
         self.assertEqual(server_log.unexpected_errors([CUDA]), [])
+
+    def test_tensorflow_cuinit_line_passes(self):
+        """TensorFlow's CPU-only cuInit line, in absl's format, is allowed."""
+        self.assertEqual(server_log.unexpected_errors([TF_CUINIT]), [])
+
+    def test_other_absl_format_error_is_reported(self):
+        """Another TensorFlow error line in absl's format fails the log."""
+        self.assertEqual(server_log.unexpected_errors([TF_CUINIT, TF_LOAD_ERROR]),
+                         [TF_LOAD_ERROR])
 
     def test_warning_and_info_lines_pass(self):
         """W and I lines, and the server's option tables, are not errors."""

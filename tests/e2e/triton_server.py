@@ -34,8 +34,6 @@ import time
 import urllib.error
 import urllib.request
 
-import pytriton
-
 from tests.e2e.installation import Installation, serve_on_cpu
 
 _STARTUP_SECONDS = 60
@@ -60,8 +58,13 @@ def pytriton_paths():
         A dict of paths: "binary", "backend", "stub", "libs".
 
     Raises:
-        ServerError: when a part is missing from the installed wheel.
+        ServerError: when the wheel, or a part of it, is not installed.
     """
+    try:  # here, not at the top: a user's Triton installation needs no wheel
+        import pytriton
+    except ImportError as err:
+        raise ServerError(f"the pinned nvidia-pytriton wheel is not installed ({err}); install"
+                          " third_party/python/e2e's lock, or name a Triton installation") from err
     package = pathlib.Path(pytriton.__file__).resolve().parent
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     paths = {
@@ -102,8 +105,12 @@ def python_backend_directory(root, paths=None):
     return root
 
 
-def server_environment(paths):
-    """The environment the server and its python stubs need (see module doc)."""
+def server_environment(paths, library_path=()):
+    """The environment the pinned server and its python stubs need (see module doc).
+
+    `library_path` folders come first on LD_LIBRARY_PATH (frameworks the
+    backends in the backend folder need, tests.e2e.real_backends).
+    """
     python_dir = pathlib.Path(sys.executable).parent
     if not (python_dir / "python3").exists():
         raise ServerError(
@@ -112,9 +119,25 @@ def server_environment(paths):
         )
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(python_dir), env.get("PATH", "/usr/bin:/bin")])
-    libs = [str(paths["libs"])] + [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]
+    libs = [*library_path, str(paths["libs"])]
+    libs += [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]
     env["LD_LIBRARY_PATH"] = ":".join(libs)
     return env
+
+
+def pinned_paths(installation):
+    """The wheel's paths when the installation's server is the pinned one, else None.
+
+    The wheel's binary named by path (TRITON_SERVER) is still the pinned
+    server: it needs the wheel's environment as much as the default does.
+    """
+    if installation.pinned_binary:
+        return pytriton_paths()
+    try:
+        paths = pytriton_paths()
+    except ServerError:
+        return None  # no wheel here: a user's installation
+    return paths if installation.binary.resolve() == paths["binary"].resolve() else None
 
 
 @functools.cache
@@ -199,7 +222,8 @@ class TritonServer:
     def _start_once(self):
         self._scratch = pathlib.Path(tempfile.mkdtemp(prefix="tritonserver."))
         chosen = self.installation
-        paths = pytriton_paths() if chosen.pinned_binary else None
+        paths = pinned_paths(chosen)
+        pinned = paths is not None
         backend_dir = chosen.backend_dir or python_backend_directory(self._scratch / "backends")
         # A private copy: the stub writes __pycache__ next to model.py, which
         # must never land in the built tree (Bazel outputs, a user's repository).
@@ -207,11 +231,11 @@ class TritonServer:
         if self.cpu_only:
             self.cpu_rewritten = serve_on_cpu(repository)
         self.http_port, self.grpc_port = free_port(), free_port()
-        binary = paths["binary"] if chosen.pinned_binary else chosen.binary
+        binary = paths["binary"] if pinned else chosen.binary
         command = self._command(binary, backend_dir, repository)
         # The pinned wheel's server needs its libraries and this interpreter on
         # PATH; a user's installation runs in the caller's environment.
-        env = server_environment(paths) if chosen.pinned_binary else dict(os.environ)
+        env = server_environment(paths, chosen.library_path) if pinned else dict(os.environ)
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command, stdout=log, stderr=subprocess.STDOUT,

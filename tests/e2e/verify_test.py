@@ -17,6 +17,7 @@ import sys
 import tempfile
 import unittest
 
+from tests.e2e import real_backends
 from tests.e2e.triton_server import python_backend_directory
 
 REPOSITORY = "qa_sequence_initial_state_file_implicit_model_repository"
@@ -26,7 +27,11 @@ def run_verify(*args):
     """Run `python -m tests.e2e.verify` from the runfiles root; returns (status, output)."""
     root = pathlib.Path(os.environ.get("TEST_SRCDIR", ".")) / os.environ.get("TEST_WORKSPACE", "")
     env = dict(os.environ, PYTHONNOUSERSITE="1")
-    env.pop("E2E_FAMILIES", None)
+    # The test lays out its own backend folder: the caller's installation
+    # variables (--test_env) must not choose another server for it.
+    for variable in ("E2E_FAMILIES", real_backends.REAL_BACKENDS_VAR,
+                     *real_backends.INSTALLATION_VARS):
+        env.pop(variable, None)
     done = subprocess.run(  # noqa: S603 - fixed argv
         [sys.executable, "-s", "-m", "tests.e2e.verify", "--repo", os.environ["IMPLICIT_REPO"],
          *args], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -1,0 +1,165 @@
+"""What the real-server checks found, per model and per family: the closing table.
+
+`ModelReport` is a `unittest` result mixin: it counts problems per model
+(a failing subTest names its model) and per test class (set-up, clean-up,
+the server-log check), the sequences each model was sent
+(tests.e2e.sequence_client.SEQUENCES_SENT) and the models a check found
+answering exactly as a known Triton bug predicts (`KNOWN_BUGS`, filled by
+the checks). `family_table` turns that into one row per family: models
+served, sequences, known-bug models, problems and the verdict, then the
+families not tested and why, and backend folders no family uses. Both
+`bazel test //tests:real_server_e2e_test` (at the end of its output) and
+`bazel run //tests:verify` print it.
+"""
+
+import collections
+import re
+import unittest
+
+from tests.e2e import sequence_client
+from tests.e2e.families import FAMILIES
+
+# Test class name -> the models it served (filled by tests.e2e.served_repository).
+SERVED = {}
+# (test class, model name) -> the known Triton bug its answers matched exactly.
+KNOWN_BUGS = {}
+# model name -> answers that were not the contract's (a wrong value or a failed request).
+WRONG_ANSWERS = collections.Counter()
+_CLASS = re.compile(r"\((?:[\w.]+\.)?(\w+)\)")
+
+
+class ModelReport:
+    """Problems per model and per class; mixed in before a `unittest.TestResult` class.
+
+    With `model_lines`, each class's models are written to `self.stream` as
+    the class finishes.
+    """
+
+    model_lines = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_problems = collections.Counter()  # (class, model) -> count
+        self.class_problems = collections.Counter()  # class -> count outside a model
+        self.messages = []
+        self.sequences = {}  # (class, model) -> sequences sent
+        self._current = None
+        self._counts_before = collections.Counter()
+
+    def _flush(self):
+        name, self._current = self._current, None
+        for model in SERVED.get(name, []) if name else []:
+            sent = sequence_client.SEQUENCES_SENT[model.name] - self._counts_before[model.name]
+            self.sequences[(name, model)] = sent
+            if self.model_lines:
+                self.stream.write(self.model_line(name, model, sent))
+        if self.model_lines:
+            self.stream.flush()
+
+    def model_line(self, name, model, sent):
+        """One model's line: its sequences, problems and any known Triton bug."""
+        problems = self.model_problems[(name, model.name)]
+        bug = KNOWN_BUGS.get((name, model.name))
+        note = f" KNOWN TRITON BUG: {bug}" if bug and not problems else ""
+        return (f"  [{model.family}] {model.repository}/{model.name}: {sent} sequences,"
+                f" {problems} problem(s){' FAIL' if problems else ''}{note}\n")
+
+    def startTest(self, test):  # noqa: N802 - unittest's name
+        super().startTest(test)
+        name = type(test).__name__
+        if name != self._current:
+            self._flush()
+            self._current = name
+            self._counts_before = collections.Counter(sequence_client.SEQUENCES_SENT)
+
+    def stopTestRun(self):  # noqa: N802 - unittest's name
+        self._flush()
+        super().stopTestRun()
+
+    def _record(self, test, err, model=None):
+        name = type(test).__name__
+        if isinstance(test, unittest.suite._ErrorHolder):  # setUpClass / class cleanup
+            match = _CLASS.search(test.description)
+            name = match.group(1) if match else test.description
+        if model:
+            self.model_problems[(name, model)] += 1
+        else:
+            self.class_problems[name] += 1
+        text = self._exc_info_to_string(err, test).strip().splitlines()
+        self.messages.append(f"{name} {model or test}: {text[-1] if text else ''}")
+
+    def addError(self, test, err):  # noqa: N802 - unittest's name
+        super().addError(test, err)
+        self._record(test, err)
+
+    def addFailure(self, test, err):  # noqa: N802 - unittest's name
+        super().addFailure(test, err)
+        self._record(test, err)
+
+    def addSubTest(self, test, subtest, err):  # noqa: N802 - unittest's name
+        super().addSubTest(test, subtest, err)
+        if err is not None and not issubclass(err[0], unittest.SkipTest):
+            self._record(test, err, subtest.params.get("model"))
+
+
+def family_table(result, discovery):
+    """The closing table's lines and whether any problem was found.
+
+    Args:
+        result: a finished `ModelReport` result.
+        discovery: the tests.e2e.families.Discovery the run tested.
+    """
+    rows = {f: [0, 0, 0, 0] for f in discovery.tested}  # models, sequences, known bug, problems
+    for name, models in SERVED.items():
+        for model in models:
+            row = rows.setdefault(model.family, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += result.sequences.get((name, model), 0)
+            problems = result.model_problems[(name, model.name)]
+            row[2] += 1 if (name, model.name) in KNOWN_BUGS and not problems else 0
+            row[3] += problems
+    unattributed = 0
+    for name, count in result.class_problems.items():
+        families = {m.family for m in SERVED.get(name, [])}
+        for fam in families:
+            rows[fam][3] += count
+        unattributed += 0 if families else count
+    lines = [f"{'family':<12} {'backend':<12} {'models served':>13} {'sequences':>10}"
+             f" {'known bug':>9} {'problems':>8}  result"]
+    for fam, (models, sequences, known, problems) in sorted(rows.items()):
+        verdict = "FAIL" if problems or not models else "ok"
+        if known and verdict == "ok":
+            verdict += f" ({known} model(s) answer as a KNOWN TRITON BUG predicts)"
+        lines.append(f"{fam:<12} {FAMILIES[fam].backend:<12} {models:>13} {sequences:>10}"
+                     f" {known:>9} {problems:>8}  {verdict}{'' if models else ' (no model served)'}")
+    for fam, why in discovery.not_tested.items():
+        lines.append(f"{fam:<12} {FAMILIES[fam].backend:<12} {'-':>13} {'-':>10} {'-':>9}"
+                     f" {'-':>8}  NOT TESTED: {why}")
+    for folder in discovery.unknown:
+        lines.append(f"{'?':<12} {folder:<12} {'-':>13} {'-':>10} {'-':>9} {'-':>8}  UNKNOWN"
+                     " backend folder: no family of this project is served by it; not verified")
+    if unattributed:
+        lines.append(f"{'(suite)':<12} {'':<12} {'':>13} {'':>10} {'':>9} {unattributed:>8}  FAIL")
+    failed = not result.wasSuccessful() or not rows or any(
+        r[3] or not r[0] for r in rows.values())
+    return lines, failed
+
+
+class TableTestResult(ModelReport, unittest.TextTestResult):
+    """unittest's text result that ends with the family table (the e2e test's output)."""
+
+    def stopTestRun(self):  # noqa: N802 - unittest's name
+        super().stopTestRun()
+        if SERVED:
+            from tests.e2e.served_repository import e2e_setup  # it imports this module
+
+            lines, _ = family_table(self, e2e_setup().discovery)
+            self.stream.write("\nreal-server e2e, per family:\n" + "\n".join(lines) + "\n")
+        self.stream.write(summary_line(self) + "\n")
+        self.stream.flush()
+
+
+def summary_line(result):
+    """One machine-readable line (read by tools/soak_e2e.py): tests, failures, wrong answers."""
+    return (f"e2e summary: tests={result.testsRun} failures={len(result.failures)}"
+            f" errors={len(result.errors)} wrong_answers={sum(WRONG_ANSWERS.values())}")
