@@ -18,8 +18,11 @@ check a generated model against what a real server would feed it:
   sequence id in its configured type;
 - the direct strategy pads each execution with null requests (random data,
   READY 0, CORRID 0, a throw-away state) up to the highest slot with work and
-  only batches requests whose shapes match; the oldest strategy sends real
-  requests only, READY always 1;
+  only batches requests whose client input shapes match; the oldest strategy
+  sends real requests only, READY always 1;
+- as in released Triton, implicit states are not compared when a batch is
+  formed: a batch may hold differently shaped states, which the backend
+  collects into a misread or failing tensor (`_batched_state`);
 - Triton's own request errors are raised as `TritonError`.
 
 A runner is any callable taking every model input by name (batched when
@@ -55,6 +58,12 @@ _STATE_UPDATING = frozenset({
     "onnxruntime_onnx", "onnxruntime", "tensorrt_plan", "tensorrt",
     "pytorch_libtorch", "pytorch", "torch_aoti",
 })
+# What a backend does with a batched state input whose rows hold fewer bytes
+# than the first row's shape times the row count (see _batched_state).
+_SHORT_STATE = {
+    "onnxruntime_onnx": "error", "onnxruntime": "error",
+    "pytorch_libtorch": "unset", "pytorch": "unset",
+}
 _CTRL = mc.ModelSequenceBatching.Control
 _FLAG_OF_KIND = {
     _CTRL.CONTROL_SEQUENCE_START: "start", _CTRL.CONTROL_SEQUENCE_END: "end",
@@ -113,18 +122,37 @@ class _Sequence:
     states: Tuple[np.ndarray, ...]
 
 
-def _check_states(batch: List["_Row"], names: List[str]) -> None:
-    """Refuse a batch whose state shapes differ, state input by state input.
+def _batched_state(rows: List["_Row"], index: int, short: str) -> np.ndarray:
+    """One state input of a batch, collected as Triton's backends collect it.
 
-    Triton batches on the client inputs' shapes only; its backends would then
-    collect differently shaped states into one malformed tensor. A test that
-    builds such a batch is testing nothing, so it fails here.
+    Core forms a batch from the client inputs' shapes only and attaches the
+    implicit states afterwards, so the rows' states may differ in shape (a
+    variable-shape state is [1, 1] at a sequence's first step, [1, width]
+    later). The onnxruntime and pytorch backends take the first row's shape
+    with the batch dimension set to the row count, and lay the rows' bytes
+    end to end (measured with tritonserver 2.51 and Triton's r24.10 CPU
+    backends: tests/e2e/ragged_state_repro.py). More bytes than that shape
+    holds: it reads the first ones, so later rows see a neighbour's elements.
+    Fewer: `short` says what happens ("error": every request of the batch
+    fails with ONNX Runtime's message; "unset": the missing elements are
+    left as the buffer held them, zeros in the measured run and here).
     """
-    for index, name in enumerate(names):
-        shapes = {row.states[index].shape for row in batch}
-        if len(shapes) > 1:
-            raise SimError(f"one batch holds {name} shapes {sorted(shapes)}; real Triton would"
-                           " feed the model a malformed state, so reorder the test's requests")
+    states = [row.states[index] for row in rows]
+    shape = (len(rows),) + states[0].shape[1:]
+    if all(state.shape == states[0].shape for state in states):
+        return np.concatenate(states)
+    flat = np.concatenate([state.reshape(-1) for state in states])
+    need = int(np.prod(shape))
+    if flat.size < need:
+        if short == "error":
+            size = flat.dtype.itemsize
+            raise TritonError(f"onnx runtime error 2: not enough space: expected {need * size},"
+                              f" got {flat.size * size}")
+        if short != "unset":
+            raise SimError(f"no measured behaviour for a batched state of {flat.size} elements"
+                           f" in shape {shape} on this backend")
+        flat = np.concatenate([flat, np.zeros(need - flat.size, flat.dtype)])
+    return flat[:need].reshape(shape)
 
 
 def _parse_flags(flags: str) -> Tuple[bool, bool]:
@@ -151,6 +179,7 @@ class SequenceBatcherSim:
         if updates_state is None:
             updates_state = (self.config.platform or self.config.backend) in _STATE_UPDATING
         self.updates_state = updates_state
+        self._short_state = _SHORT_STATE.get(self.config.platform or self.config.backend, "")
         self.state_entries = state_entries(self.config, self.model_dir)
         self._data_type = numpy_type(self.config.input[0].data_type)
         slots = batching.oldest.max_candidate_sequences if self.oldest else max(
@@ -239,7 +268,9 @@ class SequenceBatcherSim:
         join = (lambda arrays: np.concatenate(arrays)) if self.batched else (lambda a: a[0])
         feed = {self.config.input[0].name: join([r.data for r in rows])}
         for index, entry in enumerate(self.state_entries):
-            feed[entry.input_name] = join([r.states[index] for r in rows])
+            feed[entry.input_name] = (
+                _batched_state(rows, index, self._short_state) if self.batched
+                else rows[0].states[index])
         for kind in (_CTRL.CONTROL_SEQUENCE_START, _CTRL.CONTROL_SEQUENCE_END,
                      _CTRL.CONTROL_SEQUENCE_READY, _CTRL.CONTROL_SEQUENCE_CORRID):
             control = self._control(kind, rows)
@@ -284,7 +315,6 @@ class SequenceBatcherSim:
                 top = max(slot for slot, inst in pending if inst == instance)
                 batch = [pending.pop((slot, instance)) if (slot, instance) in same
                          else self._null(first) for slot in range(top + 1)]
-            _check_states(batch, [e.input_name for e in self.state_entries])
             yield batch
 
     def _parse(self, corrid: int, request: Tuple) -> _Row:

@@ -337,12 +337,41 @@ class BatchingTest(SimTestCase):
         sim.step({1: (1, "end"), 3: (3, "end")})
         self.assertEqual(self.controls(self.runner.feeds[-1]), [(0, 1, 1, 1), (0, 1, 1, 3)])
 
-    def test_mismatched_state_shapes_refused(self):
-        """A batch of equal INPUT but different INPUT_STATE shapes fails loudly."""
-        sim = self.sim(dims="-1")
+    def _grown_state_first(self, platform):
+        """Sequence 1 (state grown to [1, 2], slot 0) batched with sequence 2's START ([1, 1]).
+
+        The initial state is a file holding 100, as in the variable file-state repository.
+        """
+        (self.dir / "initial_state").mkdir()
+        (self.dir / "initial_state" / "f").write_bytes(struct.pack("<i", 100))
+        sim = self.sim(dims="-1", platform=platform, runner=Recorder(gate=False),
+                       initial=file_initial("f"))
         sim.infer(1, [1, 1], start=True)
-        with self.assertRaisesRegex(triton_sim.SimError, "INPUT_STATE shapes"):
-            sim.step({1: ([1, 1], ""), 2: ([2, 2], "start")})
+        return sim, {1: ([2, 2], ""), 2: ([1, 1], "start")}
+
+    def test_grown_state_first_fails_the_batch_on_onnxruntime(self):
+        """Core batches equal INPUT shapes whatever the states; ORT gets too few bytes."""
+        sim, requests = self._grown_state_first("onnxruntime_onnx")
+        with self.assertRaisesRegex(triton_sim.TritonError,
+                                    "not enough space: expected 16, got 12"):
+            sim.step(requests)
+
+    def test_grown_state_first_leaves_elements_unset_on_pytorch(self):
+        """The pytorch backend runs the batch: the START row's second state element is unset."""
+        sim, requests = self._grown_state_first("pytorch_libtorch")
+        answers = sim.step(requests)
+        self.assertEqual(answers[1].output.tolist(), [[103, 103]])
+        self.assertEqual(answers[2].output.tolist(), [[101, 1]])  # a right server: [[101, 101]]
+        self.assertEqual(sim.executions[-1], 2)
+
+    def test_fresh_state_first_misreads_the_later_row(self):
+        """A START row ([1, 1]) in slot 0 before a grown state: the later row reads one element."""
+        sim = self.sim(dims="-1", initial=ZERO_INITIAL, runner=Recorder(gate=False))
+        sim.step({1: ([1, 1], "start"), 2: ([1, 2], "start")})  # slots 0 and 1
+        sim.infer(1, [1, 1], end=True)  # slot 0 free again
+        answers = sim.step({3: ([7, 7], "start"), 2: ([10, 10], "")})  # 3 takes slot 0
+        self.assertEqual(answers[3].output.tolist(), [[7, 7]])
+        self.assertEqual(answers[2].output.tolist(), [[11, 11]])  # a right server: [[11, 12]]
 
     def test_slots_run_out(self):
         """A backlog is not simulated: a fifth sequence on 4 slots is an error."""

@@ -70,13 +70,14 @@ class RepositoryChecks(ServedRepository):
                         protocol, connection, model, corrid, sequence, width)
                     self.assert_outputs(model, outputs, table, width)
 
-    def check_parallel(self, tables, widths=None):
+    def check_parallel(self, tables, widths=None, lockstep=False):
         """Run sequences in parallel gRPC streams on each batched model."""
         widths = widths or {}
         for model in self.batched_models():
             with self.subTest(model=model.name):
                 sequences = {c: (steps(v), widths.get(c, 1)) for c, (v, _) in tables.items()}
-                results = client.stream_sequences(self.server.grpc_url, model, sequences)
+                results = client.stream_sequences(self.server.grpc_url, model, sequences,
+                                                  lockstep=lockstep)
                 for corrid, table in tables.items():
                     self.assert_outputs(model, results[corrid], table, widths.get(corrid, 1))
 
@@ -157,8 +158,16 @@ class VariableShapeChecks:
         self.check_sequence(6, steps(exp.SIMPLE[0]), exp.SIMPLE, width=4)
 
     def test_ragged_batch(self):
-        """Parallel sequences of widths 2, 2, 1 and 3 on variable-shape models."""
-        self.check_parallel(exp.FULL_BATCH, exp.RAGGED_WIDTHS)
+        """Parallel sequences of widths 2, 2, 1 and 3 on variable-shape models, step by step.
+
+        Every sequence sends step k once all have their answer to step k - 1:
+        Triton must keep the widths apart (it batches only equal INPUT
+        shapes), but as released it also batches a sequence's first step
+        (state width 1) with another's later step (state width 2), which no
+        model can answer right (README, "Triton batches differently shaped
+        states"); the lockstep keeps such executions out of this check.
+        """
+        self.check_parallel(exp.FULL_BATCH, exp.RAGGED_WIDTHS, lockstep=True)
 
 
 class LoadChecks:

@@ -28,7 +28,7 @@ from tests.e2e.installation import Installation, InstallationError
 from tests.e2e.triton_server import python_backend_directory
 
 REAL_BACKENDS_VAR = "IMPLICIT_REAL_BACKENDS"
-# "<package>=<launcher> ...": the environments' launchers, as runfiles paths.
+# "<package>=<launcher>,...": the environments' launchers, as runfiles paths.
 FRAMEWORK_PYTHONS_VAR = "IMPLICIT_FRAMEWORK_PYTHONS"
 INSTALLATION_VARS = ("TRITON_HOME", "TRITON_SERVER", "TRITON_BACKEND_DIR")
 # The folders of @triton_backends, each with the library Triton loads from it.
@@ -134,7 +134,8 @@ def installation(root: pathlib.Path, environ: Mapping[str, str] = os.environ) ->
 
 def _launchers(environ: Mapping[str, str]) -> Dict[str, str]:
     """package -> launcher path, from FRAMEWORK_PYTHONS_VAR."""
-    pairs = [item.split("=", 1) for item in environ.get(FRAMEWORK_PYTHONS_VAR, "").split()]
+    text = environ.get(FRAMEWORK_PYTHONS_VAR, "").replace(",", " ")
+    pairs = [item.split("=", 1) for item in text.split()]
     return {package: path for package, path in pairs}
 
 

@@ -125,41 +125,56 @@ def run_sequence(protocol, connection, model, corrid, sequence, width=1):
     return [infer(protocol, connection, model, corrid, step, width=width) for step in sequence]
 
 
-def _stream_one(url, model, corrid, sequence, width, barrier, results):
+def _stream_one(url, model, corrid, sequence, width, barrier, results, lockstep):
     responses = queue.Queue()
     connection = grpcclient.InferenceServerClient(url)
     connection.start_stream(callback=lambda result, error: responses.put((result, error)))
+
+    def answer():
+        result, error = responses.get(timeout=_RESPONSE_SECONDS)
+        return error if error is not None else result.as_numpy(model.output_name)
+
     try:
+        outputs = []
         barrier.wait()
         for step in sequence:
             connection.async_stream_infer(**_request(grpcclient, model, corrid, step, width))
-        outputs = []
-        for _ in sequence:
-            result, error = responses.get(timeout=_RESPONSE_SECONDS)
-            outputs.append(error if error is not None else result.as_numpy(model.output_name))
+            if lockstep:  # this step's answer, then wait for every sequence's
+                outputs.append(answer())
+                barrier.wait()
+        outputs += [answer() for _ in range(len(sequence) - len(outputs))]
         results[corrid] = outputs
     finally:
         connection.stop_stream()
         connection.close()
 
 
-def stream_sequences(url, model, sequences):
+def stream_sequences(url, model, sequences, lockstep=False):
     """Run sequences in parallel, one gRPC stream and thread each.
 
     Args:
         url: gRPC host:port.
         model: the ModelInfo of the model.
         sequences: corrid -> (list of Step, data width).
+        lockstep: send step k of every sequence only after every sequence's
+            step k - 1 was answered (sequences of equal length), so that no
+            execution holds two sequences at different steps. Ragged
+            variable-shape sequences need it on Triton as released: core
+            batches equal client shapes without comparing implicit states,
+            whose shape grows after the first step (README, "Triton batches
+            differently shaped states"; tests/e2e/ragged_state_repro.py).
 
     Returns:
         corrid -> list of OUTPUT arrays (or the error of a failed request).
     """
+    if lockstep and len({len(seq) for seq, _ in sequences.values()}) > 1:
+        raise ValueError("lockstep sequences must have equal lengths")
     results = {}
     SEQUENCES_SENT[model.name] += len(sequences)
     barrier = threading.Barrier(len(sequences), timeout=_BARRIER_SECONDS)
     threads = [
         threading.Thread(target=_stream_one, daemon=True,
-                         args=(url, model, corrid, seq, width, barrier, results))
+                         args=(url, model, corrid, seq, width, barrier, results, lockstep))
         for corrid, (seq, width) in sequences.items()
     ]
     for thread in threads:

@@ -154,7 +154,8 @@ def log_directory():
 class TritonServer:
     """One tritonserver process serving one model repository."""
 
-    def __init__(self, repository, label, log_dir=None, installation=None, cpu_only=False):
+    def __init__(self, repository, label, log_dir=None, installation=None, cpu_only=False,
+                 extra_args=()):
         """Prepare (but do not start) a server.
 
         Args:
@@ -163,7 +164,9 @@ class TritonServer:
             log_dir: directory of the log file (default: `log_directory()`).
             installation: the server and backend folder (default: the pinned wheel's).
             cpu_only: serve KIND_GPU instance groups as KIND_CPU (no GPU here).
+            extra_args: more server options (e.g. --log-verbose=1).
         """
+        self.extra_args = list(extra_args)
         self.repository = pathlib.Path(repository)
         self.installation = installation or Installation()
         self.cpu_only = cpu_only
@@ -198,6 +201,7 @@ class TritonServer:
             # Unique shared-memory names, so concurrent servers never collide.
             f"--backend-config=python,shm-region-prefix-name=implicit_e2e_{os.getpid()}"
             f"_{self.http_port}_",
+            *self.extra_args,
         ]
 
     def start(self):
