@@ -89,6 +89,11 @@ def one_run(bazel, config, index):
     }
 
 
+def _interrupted(signum, frame):
+    del signum, frame
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     """Start the burners, run the e2e --runs times, print the table; exit 1 on any failure."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -102,6 +107,7 @@ def main(argv=None):
         parser.error("--runs must be at least 1 and --burners at least 0")
     print(f"soak: {args.runs} run(s) of {TARGET} --config={args.config} beside"
           f" {args.burners} CPU burner(s)", flush=True)
+    signal.signal(signal.SIGTERM, _interrupted)  # stop the burners when killed too
     burners = start_burners(args.burners)
     print(f"burner PIDs: {' '.join(str(b.pid) for b in burners) or 'none'}", flush=True)
     results = []
