@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="dyna (oldest-strategy) models instead of direct ones")
     parser.add_argument("--multi-state", dest="multi_state", action="store_true",
                         help="the multi-state models (several state pairs) instead")
+    parser.add_argument("--multi-state-order", dest="multi_state_order", action="store_true",
+                        help="the multi-state models whose output state names sort in another"
+                             " order than their input names (reproduce Triton's pairing by name"
+                             " order)")
     parser.add_argument("--all", action="store_true",
                         help="every repository of the matrix under models_dir, plus manifest.json")
     parser.add_argument("--onnx_opset", type=int, default=DEFAULT_ONNX_OPSET,
@@ -81,13 +85,14 @@ def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
         if e.variant.variable == args.variable
         and e.variant.initial_state.value == args.initial_state
         and e.variant.strategy is strategy
-        and e.variant.multi_state == args.multi_state
+        and e.variant.multi_state == (args.multi_state or args.multi_state_order)
+        and e.variant.crossed_state_order == args.multi_state_order
     ]
     if not chosen:
         raise SpecError(
             f"no model matches backends {sorted(b.value for b in backends)} with"
             f" variable={args.variable}, initial-state={args.initial_state}, dyna={args.dyna},"
-            f" multi-state={args.multi_state};"
+            f" multi-state={args.multi_state}, multi-state-order={args.multi_state_order};"
             " see configs/matrix.json for the combinations that exist"
         )
     return chosen

@@ -22,7 +22,7 @@ from generators.variant import Backend, DType, Variant, backend_builds
 MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matrix.json"
 _REPO_KEYS = {
     "name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes",
-    "state_pair_sets",
+    "state_pair_sets", "comment",
 }
 
 

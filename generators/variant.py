@@ -240,6 +240,20 @@ class Variant:
         return self.state_pairs != DEFAULT_STATE_PAIRS
 
     @property
+    def crossed_state_order(self) -> bool:
+        """Whether the output state names sort in another order than the input state names.
+
+        Released Triton core pairs an output state with the input state at
+        its position in sorted name order (server issue 8586), so such a
+        model's states are exchanged between requests on a backend that
+        hands state back (README, "Several states").
+        """
+        inputs = sorted(pair.input for pair in self.state_pairs)
+        outputs = sorted(pair.output for pair in self.state_pairs)
+        return any(inputs.index(pair.input) != outputs.index(pair.output)
+                   for pair in self.state_pairs)
+
+    @property
     def dyna(self) -> bool:
         """Whether this is an oldest-strategy ("dyna") model."""
         return self.strategy is Strategy.OLDEST

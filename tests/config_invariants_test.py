@@ -206,7 +206,8 @@ class ConfigContentTest(ConfigTestCase):
             self.assertEqual(names, [default])
         else:
             self.assertGreater(len(names), 1)
-            self.assertEqual(names[0], default, "pair 0 keeps the default names")
+            if not variant.crossed_state_order:  # the order repository renames every pair
+                self.assertEqual(names[0], default, "pair 0 keeps the default names")
         flat = [name for pair in names for name in pair]
         self.assertEqual(len(set(flat)), len(flat), f"state names repeat: {flat}")
         reserved = NOT_STATE_NAMES | {tensor(variant, n) for n in POSITIONAL}

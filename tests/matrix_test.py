@@ -17,6 +17,7 @@ UPSTREAM_ONNX = {
     # Ours: 2 dtypes x batch/nobatch x 2 and 3 state pairs.
     "qa_multi_state_implicit_model_repository": 8,
     "qa_multi_state_initial_state_file_implicit_model_repository": 8,
+    "qa_multi_state_order_implicit_model_repository": 8,
 }
 
 
@@ -31,6 +32,7 @@ LIBTORCH = {
     "qa_variable_sequence_initial_state_file_implicit_model_repository": 3,
     "qa_multi_state_implicit_model_repository": 8,
     "qa_multi_state_initial_state_file_implicit_model_repository": 8,
+    "qa_multi_state_order_implicit_model_repository": 8,
 }
 
 

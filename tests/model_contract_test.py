@@ -60,8 +60,8 @@ def expected_state(variant: Variant, pair: int, running_sum: int, value: int) ->
 
 
 def expected_output(variant: Variant, running_sum: int, value: int) -> int:
-    """OUTPUT for a step: the sum over the state pairs of `expected_state`."""
-    return sum(expected_state(variant, k, running_sum, value)
+    """OUTPUT for a step: the sum over the state pairs k of (k + 1) * `expected_state`."""
+    return sum((k + 1) * expected_state(variant, k, running_sum, value)
                for k in range(len(variant.state_pairs)))
 
 
@@ -126,11 +126,17 @@ class ContractTestCase(unittest.TestCase):
         cls.models = _load_models()
         cls.runners = {path: _runner(path) for _, path in cls.models}
 
-    def simulate(self, variant: Variant, path: pathlib.Path) -> triton_sim.SequenceBatcherSim:
-        """A fresh server around one model (state and slots start empty)."""
+    def simulate(self, variant: Variant, path: pathlib.Path,
+                 pairing: str = triton_sim.PAIR_BY_CONFIG) -> triton_sim.SequenceBatcherSim:
+        """A fresh server around one model (state and slots start empty).
+
+        `pairing`: the contract is defined on the config's state pairs; a
+        model whose names sort alike gets the same from released Triton's
+        pairing by name order, which `test_released_triton_*` use.
+        """
         return triton_sim.SequenceBatcherSim(
             path, self.runners[path], seed=zlib.crc32(path.name.encode()),
-            instances=1 if variant.max_batch else NOBATCH_INSTANCES)
+            instances=1 if variant.max_batch else NOBATCH_INSTANCES, pairing=pairing)
 
     def check_tensor(self, variant: Variant, array: np.ndarray, value,
                      expected: Callable[[int], int]) -> None:
@@ -325,8 +331,8 @@ WORKED_STATES = {
     (3, NONE): ([1, 3, 6, 10], [2, 6, 12, 20], [3, 9, 18, 30]),
     (3, FILE): ([101, 103, 106, 110], [202, 206, 212, 220], [303, 309, 318, 330]),
 }
-WORKED_OUTPUT = {(2, NONE): [3, 9, 18, 30], (2, FILE): [303, 309, 318, 330],
-                 (3, NONE): [6, 18, 36, 60], (3, FILE): [606, 618, 636, 660]}
+WORKED_OUTPUT = {(2, NONE): [5, 15, 30, 50], (2, FILE): [505, 515, 530, 550],
+                 (3, NONE): [14, 42, 84, 140], (3, FILE): [1414, 1442, 1484, 1540]}
 # Two interleaved sequences on a 3-pair model: 1 sends 1, 2, 3, 4; 2 sends 10,
 # 20, then 5 with a new START (a reset while 1 goes on), then 6. Rounds 1 and 3
 # hold one sequence only, so a batched model pads round 3 with a null request.
@@ -338,8 +344,17 @@ INTERLEAVED_STATES = {  # initial state -> corrid -> each pair's state per step
     FILE: {1: ([101, 103, 106, 110], [202, 206, 212, 220], [303, 309, 318, 330]),
            2: ([110, 130, 105, 111], [220, 260, 210, 222], [330, 390, 315, 333])},
 }
-INTERLEAVED_OUTPUT = {NONE: {1: [6, 18, 36, 60], 2: [60, 180, 30, 66]},
-                      FILE: {1: [606, 618, 636, 660], 2: [660, 780, 630, 666]}}
+INTERLEAVED_OUTPUT = {NONE: {1: [14, 42, 84, 140], 2: [140, 420, 70, 154]},
+                      FILE: {1: [1414, 1442, 1484, 1540], 2: [1540, 1820, 1470, 1554]}}
+# Released Triton on the order repository (output names sorting in another
+# order than the inputs): core updates the input at the output's position in
+# sorted name order (server issue 8586), so each pair's new state feeds the
+# next pair. OUTPUT of the worked example and of INTERLEAVED per pair count,
+# worked by hand (2 pairs, step 2: new = (2 + 2, 4 + 1), OUTPUT 4 + 2 * 5 = 14).
+NAME_ORDER_WORKED_OUTPUT = {2: [5, 14, 28, 46], 3: [14, 39, 75, 125]}
+NAME_ORDER_INTERLEAVED_OUTPUT = {1: [14, 39, 75, 125], 2: [140, 390, 70, 139]}
+# Families whose backend hands OUTPUT_STATE back to Triton (CONTRACT.md section 4).
+STATE_HANDING = {Backend.ONNX, Backend.LIBTORCH, Backend.PLAN}
 
 
 def _value(array: np.ndarray) -> int:
@@ -405,6 +420,49 @@ class MultiStateContractTest(ContractTestCase):
                 self.assertEqual(outputs, INTERLEAVED_OUTPUT[variant.initial_state])
                 batched = [2, 1, 2, 2, 2]  # round 3 padded: slot 0 idle below busy slot 1
                 self.assertEqual(sim.executions, batched if variant.max_batch else [1] * 8)
+
+    def test_released_triton_pairing(self):
+        """Core's pairing by name order: only crossed names on state-handing families change.
+
+        Every model whose output state names sort like its input names
+        answers the contract; a crossed one (the order repository) answers
+        the literal swapped sequence when its backend hands state back, and
+        the contract when the model keeps its own state (python, savedmodel).
+        """
+        for variant, path in self.multi_state_models():
+            with self.subTest(model=f"{path.parent.name}/{path.name}"):
+                sim = self.simulate(variant, path, triton_sim.PAIR_BY_NAME_ORDER)
+                outputs = [_value(sim.infer(7, x, start=x == 1, end=x == 4).output)
+                           for x in (1, 2, 3, 4)]
+                swapped = variant.crossed_state_order and variant.backend in STATE_HANDING
+                want = (NAME_ORDER_WORKED_OUTPUT[len(variant.state_pairs)] if swapped
+                        else WORKED_OUTPUT[(len(variant.state_pairs), variant.initial_state)])
+                self.assertEqual(outputs, want)
+
+    def test_released_triton_interleaved(self):
+        """Interleaved sequences under core's pairing: the swap follows each sequence apart."""
+        crossed = [(v, p) for v, p in self.multi_state_models(pairs=(3,))
+                   if v.crossed_state_order and v.backend in STATE_HANDING]
+        if BACKEND in {b.value for b in STATE_HANDING}:
+            self.assertTrue(crossed, f"no crossed 3-pair {BACKEND} model in {ORDER_REPOSITORY}")
+        for variant, path in crossed:
+            with self.subTest(model=f"{path.parent.name}/{path.name}"):
+                sim = self.simulate(variant, path, triton_sim.PAIR_BY_NAME_ORDER)
+                outputs = {1: [], 2: []}
+                for step in INTERLEAVED:
+                    for corrid, response in sim.step(step).items():
+                        outputs[corrid].append(_value(response.output))
+                self.assertEqual(outputs, NAME_ORDER_INTERLEAVED_OUTPUT)
+
+    def test_order_repository_has_crossed_names(self):
+        """The order repository's models are crossed; the other multi-state models are not."""
+        for variant, path in self.multi_state_models():
+            with self.subTest(model=f"{path.parent.name}/{path.name}"):
+                self.assertEqual(variant.crossed_state_order,
+                                 path.parent.name == ORDER_REPOSITORY)
+
+
+ORDER_REPOSITORY = "qa_multi_state_order_implicit_model_repository"
 
 
 if __name__ == "__main__":

@@ -43,15 +43,25 @@ def _pair(k):
 
 
 PAIR_SETS = {count: tuple(_pair(k) for k in range(count)) for count in (2, 3)}
+# The order repository's pairs: output names rotated against the inputs.
+CROSSED_PAIR_SETS = {
+    2: (StatePair("INPUT_STATE_A", "OUTPUT_STATE_B"), StatePair("INPUT_STATE_B", "OUTPUT_STATE_A")),
+    3: (StatePair("INPUT_STATE_A", "OUTPUT_STATE_B"), StatePair("INPUT_STATE_B", "OUTPUT_STATE_C"),
+        StatePair("INPUT_STATE_C", "OUTPUT_STATE_A")),
+}
 
 
 def multi_state_variants():
-    """The multi-state plan variants of the matrix: 2 and 3 pairs, none or file."""
-    return [Variant(backend=Backend.PLAN, dtype=dtype, shape=(1,), max_batch=mb,
-                    initial_state=state, state_pairs=pairs)
-            for dtype in (DType.FLOAT32, DType.INT32)
-            for state in (InitialState.NONE, InitialState.FILE)
-            for mb in (8, 0) for pairs in PAIR_SETS.values()]
+    """The multi-state plan variants of the matrix: 2 and 3 pairs, none or file; crossed names."""
+    variants = [Variant(backend=Backend.PLAN, dtype=dtype, shape=(1,), max_batch=mb,
+                        initial_state=state, state_pairs=pairs)
+                for dtype in (DType.FLOAT32, DType.INT32)
+                for state in (InitialState.NONE, InitialState.FILE)
+                for mb in (8, 0) for pairs in PAIR_SETS.values()]
+    return variants + [Variant(backend=Backend.PLAN, dtype=dtype, shape=(1,), max_batch=mb,
+                               state_pairs=pairs)
+                       for dtype in (DType.FLOAT32, DType.INT32)
+                       for mb in (8, 0) for pairs in CROSSED_PAIR_SETS.values()]
 
 
 def plan_variants():
@@ -357,17 +367,18 @@ class FakeArithmeticTest(unittest.TestCase):
                 outputs, states = self.run_sequence(variant, tuple([v] for v in fed))
                 want = [[(k + 1) * s + initial[k] for s in (1, 3, 6, 10)] for k in range(count)]
                 self.assertEqual(states, want)
-                self.assertEqual(outputs, [sum(column) for column in zip(*want, strict=True)])
+                self.assertEqual(outputs, [sum((k + 1) * s for k, s in enumerate(column))
+                                           for column in zip(*want, strict=True)])
 
     def test_multi_state_worked_example(self):
-        """The issue's literals, e.g. 3, 9, 18, 30 and 606, 618, 636, 660."""
+        """The issue's literals, e.g. 5, 15, 30, 50 and 1414, 1442, 1484, 1540."""
         cases = {
-            (2, InitialState.NONE): ([3, 9, 18, 30], [[1, 3, 6, 10], [2, 6, 12, 20]]),
-            (2, InitialState.FILE): ([303, 309, 318, 330],
+            (2, InitialState.NONE): ([5, 15, 30, 50], [[1, 3, 6, 10], [2, 6, 12, 20]]),
+            (2, InitialState.FILE): ([505, 515, 530, 550],
                                      [[101, 103, 106, 110], [202, 206, 212, 220]]),
-            (3, InitialState.NONE): ([6, 18, 36, 60],
+            (3, InitialState.NONE): ([14, 42, 84, 140],
                                      [[1, 3, 6, 10], [2, 6, 12, 20], [3, 9, 18, 30]]),
-            (3, InitialState.FILE): ([606, 618, 636, 660], [[101, 103, 106, 110],
+            (3, InitialState.FILE): ([1414, 1442, 1484, 1540], [[101, 103, 106, 110],
                                      [202, 206, 212, 220], [303, 309, 318, 330]]),
         }
         for variant in multi_state_variants():
@@ -383,10 +394,10 @@ class FakeArithmeticTest(unittest.TestCase):
         variant = Variant(backend=Backend.PLAN, dtype=DType.FLOAT32, shape=(1,), max_batch=8,
                           state_pairs=PAIR_SETS[3])
         got = self.run_all(variant, start=0, ready=1, state=([10], [20], [30]), value=(2,))
-        self.assertEqual(got, {"OUTPUT": [72.0], "OUTPUT_STATE": [12.0],
+        self.assertEqual(got, {"OUTPUT": [168.0], "OUTPUT_STATE": [12.0],  # 12 + 2*24 + 3*36
                                "OUTPUT_STATE_1": [24.0], "OUTPUT_STATE_2": [36.0]})
         got = self.run_all(variant, start=1, ready=1, state=([np.nan],) * 3, value=(2,))
-        self.assertEqual(got["OUTPUT"], [12.0])  # NaN garbage at START reaches no pair
+        self.assertEqual(got["OUTPUT"], [28.0])  # 2 + 2*4 + 3*6: NaN garbage reaches no pair
 
     def test_uninitialized_nan_state_at_start(self):
         variant = _variant(dtype=DType.FLOAT32)

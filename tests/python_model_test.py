@@ -287,21 +287,21 @@ class MultiStateFileModelTest(ModelTestCase):
             ("INPUT_STATE_2", "OUTPUT_STATE_2", 3, True)])
 
     def test_worked_example(self):
-        """INPUT 1..4 (Triton injects 100/200/300 every time): OUTPUT 606, 618, 636, 660."""
+        """INPUT 1..4 (Triton injects 100/200/300 every time): OUTPUT 1414, 1442, 1484, 1540."""
         got = [self.step(v, 7, start=int(v == 1), end=int(v == 4)) for v in (1, 2, 3, 4)]
-        self.assertEqual(got, [[606, 101, 202, 303], [618, 103, 206, 309],
-                               [636, 106, 212, 318], [660, 110, 220, 330]])
+        self.assertEqual(got, [[1414, 101, 202, 303], [1442, 103, 206, 309],
+                               [1484, 106, 212, 318], [1540, 110, 220, 330]])
         self.assertEqual(len(self.runner.model.states), 0)
 
     def test_pairs_and_sequences_stay_apart(self):
         """Interleaved sequences keep three states each; a restart resets only its own."""
-        self.assertEqual(self.step(1, 7, start=1), [606, 101, 202, 303])
-        self.assertEqual(self.step(10, 8, start=1), [660, 110, 220, 330])
+        self.assertEqual(self.step(1, 7, start=1), [1414, 101, 202, 303])
+        self.assertEqual(self.step(10, 8, start=1), [1540, 110, 220, 330])
         self.assertEqual(self.step(1000, 0, ready=0)[0], 1000)  # padding: no state touched
-        self.assertEqual(self.step(2, 7), [618, 103, 206, 309])
-        self.assertEqual(self.step(5, 8, start=1), [630, 105, 210, 315])
-        self.assertEqual(self.step(3, 7), [636, 106, 212, 318])
-        self.assertEqual(self.step(6, 8), [666, 111, 222, 333])
+        self.assertEqual(self.step(2, 7), [1442, 103, 206, 309])
+        self.assertEqual(self.step(5, 8, start=1), [1470, 105, 210, 315])
+        self.assertEqual(self.step(3, 7), [1484, 106, 212, 318])
+        self.assertEqual(self.step(6, 8), [1554, 111, 222, 333])
 
     def test_only_requested_pair_outputs(self):
         """A client asking for OUTPUT and OUTPUT_STATE_2 gets exactly those."""
@@ -311,7 +311,7 @@ class MultiStateFileModelTest(ModelTestCase):
             ["OUTPUT", "OUTPUT_STATE_2"])
         (response,) = self.runner.execute([request])
         tensors = {t.name(): t.as_numpy().tolist() for t in response.output_tensors()}
-        self.assertEqual(tensors, {"OUTPUT": [[624]], "OUTPUT_STATE_2": [[312]]})
+        self.assertEqual(tensors, {"OUTPUT": [[1456]], "OUTPUT_STATE_2": [[312]]})  # 104+2*208+3*312
 
 
 class MultiStateNoInitialModelTest(ModelTestCase):
@@ -320,10 +320,10 @@ class MultiStateNoInitialModelTest(ModelTestCase):
     SPEC = {"dtype": "float32", "max_batch": 0, "state_pairs": THREE_PAIRS[:2]}
 
     def test_injected_garbage_is_ignored(self):
-        """START seeds every pair with 0: OUTPUT 3, 9, 18, 30 whatever Triton injects."""
+        """START seeds every pair with 0: OUTPUT 5, 15, 30, 50 whatever Triton injects."""
         outputs = [self.runner(self.feed(v, 7, start=int(v == 1), state=(1e6, -7.0)))
                    for v in (1, 2, 3, 4)]
-        self.assertEqual([o["OUTPUT"].tolist() for o in outputs], [[3.0], [9.0], [18.0], [30.0]])
+        self.assertEqual([o["OUTPUT"].tolist() for o in outputs], [[5.0], [15.0], [30.0], [50.0]])
         self.assertEqual([o["OUTPUT_STATE_1"].tolist() for o in outputs],
                          [[2.0], [6.0], [12.0], [20.0]])
         self.assertEqual(outputs[0]["OUTPUT"].dtype, np.float32)

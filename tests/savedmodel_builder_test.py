@@ -307,7 +307,7 @@ class EagerLoadTest(unittest.TestCase):
         self.assertEqual(last, {"int32": [[10]], "int32_file": [[110]]})
 
     def test_multi_state_signature_keeps_every_state_input(self):
-        """Two pairs, eagerly loaded: seven inputs; 1, 2, 3, 4 -> OUTPUT 30."""
+        """Two pairs, eagerly loaded: seven inputs; 1, 2, 3, 4 -> OUTPUT 50."""
         model = tf.saved_model.load(str(MODELS.path("int32_states2") / "1" / "model.savedmodel"))
         signature = model.signatures["serving_default"]
         self.assertEqual(set(signature.structured_input_signature[1]),
@@ -317,7 +317,7 @@ class EagerLoadTest(unittest.TestCase):
             inputs = make_inputs(VARIANTS["int32_states2"],
                                  [Req(5, value, start=index == 0, end=index == 3)])
             outputs = {k: v.numpy().tolist() for k, v in signature(**inputs).items()}
-        self.assertEqual(outputs, {"OUTPUT": [[30]], "OUTPUT_STATE": [[10]],
+        self.assertEqual(outputs, {"OUTPUT": [[50]], "OUTPUT_STATE": [[10]],
                                    "OUTPUT_STATE_1": [[20]]})
 
 

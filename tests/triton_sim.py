@@ -12,8 +12,10 @@ check a generated model against what a real server would feed it:
   (`SequenceStateError`);
 - backends that call StateUpdate (onnxruntime, tensorrt, pytorch) turn each
   request's state outputs (OUTPUT_STATE, ...) into the next request's state
-  inputs, entry by entry, shape included; python and tensorflow never do, so
-  each state input keeps its start-of-sequence value;
+  inputs, shape included, pairing an output with the input at its position
+  in sorted name order as core does (`pairing`; the config's own pairs on
+  request); python and tensorflow never do, so each state input keeps its
+  start-of-sequence value;
 - controls take the values of the config's `*_false_true` fields, CORRID the
   sequence id in its configured type;
 - the direct strategy pads each execution with null requests (random data,
@@ -58,6 +60,9 @@ _STATE_UPDATING = frozenset({
     "onnxruntime_onnx", "onnxruntime", "tensorrt_plan", "tensorrt",
     "pytorch_libtorch", "pytorch", "torch_aoti",
 })
+# Which input state an output state updates (SequenceBatcherSim `pairing`).
+PAIR_BY_NAME_ORDER = "name_order"  # released Triton core: by position in sorted names
+PAIR_BY_CONFIG = "config"  # the config's (input_name, output_name) entries
 # What a backend does with a batched state input whose rows hold fewer bytes
 # than the first row's shape times the row count (see _batched_state).
 _SHORT_STATE = {
@@ -164,12 +169,41 @@ def _parse_flags(flags: str) -> Tuple[bool, bool]:
     return "start" in words, "end" in words
 
 
+def _hand_back(entries, pairing: str) -> Tuple[int, ...]:
+    """For each state entry j (config order), the entry whose output becomes j's next input.
+
+    Core (`SequenceStates::OutputState`, src/sequence_state.cc, r24.10 and
+    main) keeps input and output states in two maps keyed by name and
+    updates the input whose position among the sorted input names equals
+    the output's position among the sorted output names: when the two
+    orders differ the states are exchanged (server issue 8586).
+    """
+    if pairing == PAIR_BY_CONFIG:
+        return tuple(range(len(entries)))
+    if pairing != PAIR_BY_NAME_ORDER:
+        raise ValueError(f"pairing {pairing!r}: use {PAIR_BY_NAME_ORDER!r} (released Triton)"
+                         f" or {PAIR_BY_CONFIG!r} (the config's pairs)")
+    inputs = sorted(entry.input_name for entry in entries)
+    outputs = sorted(entry.output_name for entry in entries)
+    source = {}
+    for k, entry in enumerate(entries):
+        target = inputs[outputs.index(entry.output_name)]
+        source[next(j for j, e in enumerate(entries) if e.input_name == target)] = k
+    return tuple(source[j] for j in range(len(entries)))
+
+
 class SequenceBatcherSim:
     """Triton's sequence batcher, implicit state and controls around a runner."""
 
     def __init__(self, model_dir: pathlib.Path, runner: Runner, *, instances: int = 1,
-                 updates_state: Optional[bool] = None, seed: int = 0) -> None:
-        """Read model_dir/config.pbtxt; `updates_state` defaults from the platform."""
+                 updates_state: Optional[bool] = None, seed: int = 0,
+                 pairing: str = PAIR_BY_NAME_ORDER) -> None:
+        """Read model_dir/config.pbtxt; `updates_state` defaults from the platform.
+
+        `pairing` says which state input an output state updates:
+        PAIR_BY_NAME_ORDER (the default, what every released Triton does) or
+        PAIR_BY_CONFIG (the config's own pairs, what a fixed core would do).
+        """
         self.model_dir = pathlib.Path(model_dir)
         self.config = parse_config((self.model_dir / "config.pbtxt").read_text())
         self._runner = runner
@@ -182,6 +216,7 @@ class SequenceBatcherSim:
         self.updates_state = updates_state
         self._short_state = _SHORT_STATE.get(self.config.platform or self.config.backend, "")
         self.state_entries = state_entries(self.config, self.model_dir)
+        self._hand_back = _hand_back(self.state_entries, pairing)
         self._data_type = numpy_type(self.config.input[0].data_type)
         slots = batching.oldest.max_candidate_sequences if self.oldest else max(
             1, self.config.max_batch_size)
@@ -353,8 +388,8 @@ class SequenceBatcherSim:
         """Hand each state output back (when the backend does); free the slot at END."""
         if self.updates_state:
             self._live[row.corrid].states = tuple(
-                np.array(response.states[entry.output_name], copy=True)
-                for entry in self.state_entries)
+                np.array(response.states[self.state_entries[k].output_name], copy=True)
+                for k in self._hand_back)
         if row.end:
             self._release(row.corrid)
         return response

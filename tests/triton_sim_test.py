@@ -62,7 +62,7 @@ class Recorder:
 
 
 class MultiRecorder(Recorder):
-    """Several states: pair k is (k + 1) * X + S_k (gated), OUTPUT the sum over pairs."""
+    """Several states: pair k is (k + 1) * X + S_k (gated), OUTPUT sum of (k + 1) * each."""
 
     def __init__(self, pairs: int, gate: bool = True) -> None:
         """A model of `pairs` state pairs INPUT_STATE[_k] -> OUTPUT_STATE[_k]."""
@@ -79,7 +79,7 @@ class MultiRecorder(Recorder):
             scaled = (k + 1) * feed["INPUT"]
             outputs[f"OUTPUT_STATE{suffix}"] = np.where(
                 carry, scaled + feed[f"INPUT_STATE{suffix}"], scaled)
-        outputs["OUTPUT"] = sum(outputs.values())
+        outputs["OUTPUT"] = sum((k + 1) * state for k, state in enumerate(outputs.values()))
         return outputs
 
 
@@ -260,7 +260,7 @@ class MultiStateTest(SimTestCase):
         responses = [sim.infer(1, v, start=v == 1) for v in (1, 2, 3)]
         states = [[int(a[0, 0]) for a in r.states.values()] for r in responses]
         self.assertEqual(states, [[101, 202, 303], [103, 206, 309], [106, 212, 318]])
-        self.assertEqual([int(r.output[0, 0]) for r in responses], [606, 618, 636])
+        self.assertEqual([int(r.output[0, 0]) for r in responses], [1414, 1442, 1484])
         self.assertEqual(list(responses[0].states),
                          ["OUTPUT_STATE", "OUTPUT_STATE_1", "OUTPUT_STATE_2"])
         self.assertIs(responses[0].output_state, responses[0].states["OUTPUT_STATE"])
@@ -316,6 +316,69 @@ class MultiStateTest(SimTestCase):
             extra_states=EXTRA_STATE.format(k=1, initial="").replace("_1", "")))
         with self.assertRaisesRegex(triton_sim.SimError, r"\['INPUT_STATE', 'OUTPUT_STATE'\]"):
             triton_sim.SequenceBatcherSim(self.dir, Recorder())
+
+
+# Two states whose output names sort in another order than their inputs:
+# STATE_IN_A -> STATE_OUT_Z, STATE_IN_B -> STATE_OUT_Y (ENVIRONMENT.md).
+CROSSED_CONFIG = """name: "m"
+platform: "onnxruntime_onnx"
+max_batch_size: 0
+input { name: "INPUT" data_type: TYPE_INT32 dims: [1] }
+output { name: "OUTPUT" data_type: TYPE_INT32 dims: [1] }
+sequence_batching {
+  control_input { name: "START" control { kind: CONTROL_SEQUENCE_START int32_false_true: [0, 1] } }
+  control_input { name: "READY" control { kind: CONTROL_SEQUENCE_READY int32_false_true: [0, 1] } }
+  state { input_name: "STATE_IN_A" output_name: "STATE_OUT_Z" data_type: TYPE_INT32 dims: [1]
+          initial_state { name: "a" data_type: TYPE_INT32 dims: [1] zero_data: true } }
+  state { input_name: "STATE_IN_B" output_name: "STATE_OUT_Y" data_type: TYPE_INT32 dims: [1]
+          initial_state { name: "b" data_type: TYPE_INT32 dims: [1] zero_data: true } }
+}
+"""
+
+
+def crossed_model(feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Z = S_A + INPUT, Y = S_B + 10 * INPUT, OUTPUT = Z + 1000 * Y (the measured model)."""
+    z = feed["STATE_IN_A"] + feed["INPUT"]
+    y = feed["STATE_IN_B"] + 10 * feed["INPUT"]
+    return {"OUTPUT": z + 1000 * y, "STATE_OUT_Z": z, "STATE_OUT_Y": y}
+
+
+class PairingTest(SimTestCase):
+    """Which input state an output state updates: core's name order, or the config's pairs."""
+
+    def crossed(self, pairing: str) -> List[int]:
+        """OUTPUT for INPUT 1, 2, 3, 4 on the crossed-name model."""
+        (self.dir / "config.pbtxt").write_text(CROSSED_CONFIG)
+        sim = triton_sim.SequenceBatcherSim(self.dir, crossed_model, pairing=pairing)
+        return [int(sim.infer(1, x, start=x == 1).output[0]) for x in (1, 2, 3, 4)]
+
+    def test_name_order_reproduces_the_measured_swap(self):
+        """Measured on tritonserver 2.51 + onnxruntime: 10001, 21012, 42024, 64046."""
+        self.assertEqual(self.crossed(triton_sim.PAIR_BY_NAME_ORDER), [10001, 21012, 42024, 64046])
+
+    def test_config_pairing_gives_the_right_sums(self):
+        """A core pairing by config entry would answer 10001, 30003, 60006, 100010."""
+        self.assertEqual(self.crossed(triton_sim.PAIR_BY_CONFIG), [10001, 30003, 60006, 100010])
+
+    def test_default_is_released_triton(self):
+        """Without a pairing argument the simulation pairs as released Triton does."""
+        (self.dir / "config.pbtxt").write_text(CROSSED_CONFIG)
+        sim = triton_sim.SequenceBatcherSim(self.dir, crossed_model)
+        self.assertEqual([int(sim.infer(1, x, start=x == 1).output[0]) for x in (1, 2)],
+                         [10001, 21012])
+
+    def test_names_sorting_alike_are_not_exchanged(self):
+        """INPUT_STATE[_k] -> OUTPUT_STATE[_k]: both rules hand each state back to itself."""
+        for pairing in (triton_sim.PAIR_BY_NAME_ORDER, triton_sim.PAIR_BY_CONFIG):
+            with self.subTest(pairing=pairing):
+                sim = self.sim(runner=MultiRecorder(3), extra_states=("", ""), pairing=pairing)
+                outputs = [int(sim.infer(1, x, start=x == 1).output[0, 0]) for x in (1, 2, 3, 4)]
+                self.assertEqual(outputs, [14, 42, 84, 140])
+
+    def test_unknown_pairing_refused(self):
+        """A pairing name other than the two is an error naming both."""
+        with self.assertRaisesRegex(ValueError, "'name_order'.*'config'"):
+            self.sim(pairing="sorted")
 
 
 class BatchingTest(SimTestCase):

@@ -35,18 +35,22 @@ class Family:
         strings: STRINGS_SUM, STRINGS_IDENTITY or STRINGS_NONE.
         gpu_only: whether its models run only on a GPU (TensorRT plans).
         indexed_names: whether tensor names carry the `__<position>` suffix.
+        keeps_own_state: whether its models carry their running state
+            themselves (the backend never hands OUTPUT_STATE back), so how
+            Triton pairs states cannot touch them.
     """
 
     backend: str
     strings: str
     gpu_only: bool = False
     indexed_names: bool = False
+    keeps_own_state: bool = False
 
 
 FAMILIES: Dict[str, Family] = {
     "onnx": Family(backend="onnxruntime", strings=STRINGS_IDENTITY),
-    "savedmodel": Family(backend="tensorflow", strings=STRINGS_SUM),
-    "python": Family(backend="python", strings=STRINGS_SUM),
+    "savedmodel": Family(backend="tensorflow", strings=STRINGS_SUM, keeps_own_state=True),
+    "python": Family(backend="python", strings=STRINGS_SUM, keeps_own_state=True),
     "plan": Family(backend="tensorrt", strings=STRINGS_NONE, gpu_only=True),
     "libtorch": Family(backend="pytorch", strings=STRINGS_SUM, indexed_names=True),
 }
@@ -60,9 +64,13 @@ def tensor_name(family_name: str, base: str, position: int) -> str:
     return f"{base}__{position}" if family(family_name).indexed_names else base
 
 
-def state_output_name(family_name: str, pair: int) -> str:
-    """The output name of state pair `pair` (OUTPUT_STATE, OUTPUT_STATE_1, ...; libtorch indexed)."""
-    base = "OUTPUT_STATE" if pair == 0 else f"OUTPUT_STATE_{pair}"
+def state_output_name(family_name: str, pair: int, base: Optional[str] = None) -> str:
+    """The output name of state pair `pair` (libtorch indexed).
+
+    `base` is the pair's own output name (a model's manifest holds it);
+    by default the multi-state repositories' OUTPUT_STATE, OUTPUT_STATE_1, ...
+    """
+    base = base or ("OUTPUT_STATE" if pair == 0 else f"OUTPUT_STATE_{pair}")
     return tensor_name(family_name, base, 1 + pair)
 
 

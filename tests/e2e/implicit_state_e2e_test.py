@@ -35,7 +35,7 @@ from tests.e2e import expectations as exp
 from tests.e2e import sequence_client as client
 from tests.e2e.expectations import Step, steps
 from tests.e2e.families import STRINGS_IDENTITY, STRINGS_SUM, family, format_discovery
-from tests.e2e.report import WRONG_ANSWERS, TableTestResult
+from tests.e2e.report import KNOWN_BUGS, WRONG_ANSWERS, TableTestResult
 from tests.e2e.served_repository import ServedRepository, built_root, e2e_setup
 
 # What Triton answers for requests the sequence batcher refuses.
@@ -244,11 +244,35 @@ class DynaTest(RepositoryChecks, unittest.TestCase):
 
 
 class MultiStateChecks(ServedRepository):
-    """Checks the python models with several state pairs of one repository."""
+    """Checks the models with several state pairs of one repository.
+
+    With NAME_ORDER_BUG (the repository whose output state names sort in
+    another order than its input names), a model of a family whose backend
+    hands state back may instead answer exactly what released Triton's
+    pairing by name order gives (exp.MULTI_STATE_NAME_ORDER_BUG): that is
+    reported as a known Triton bug, not a failure. Any third answer fails,
+    and so does the bug's answer from a family that keeps its own state.
+    """
+
+    NAME_ORDER_BUG = False
 
     def expected(self, model, table):
         """The literal outputs of a table for the model's pair count."""
         return exp.MULTI_STATE_EXPECTED[model.initial_state][model.state_pairs][table]
+
+    def known_bug_answer(self, model, table):
+        """The outputs released Triton's name-order pairing gives, or None where it cannot apply."""
+        if not self.NAME_ORDER_BUG or family(model.family).keeps_own_state:
+            return None
+        return exp.MULTI_STATE_NAME_ORDER_BUG[model.state_pairs][table]
+
+    def assert_multi(self, model, outputs, table):
+        """The contract's outputs, or exactly the known bug's (then recorded as such)."""
+        bug = self.known_bug_answer(model, table)
+        if bug is not None and self.values_equal(model, outputs, bug):
+            KNOWN_BUGS[(type(self).__name__, model.name)] = exp.KNOWN_BUG_NAME_ORDER
+            return
+        self.assert_values(model, outputs, self.expected(model, table))
 
     def check_each_model(self, corrid, sequence, table):
         """Send a sequence over HTTP, then gRPC, to every model; compare with a table."""
@@ -256,7 +280,7 @@ class MultiStateChecks(ServedRepository):
             for protocol, connection in self.connections.items():
                 with self.subTest(model=model.name, protocol=protocol):
                     outputs = client.run_sequence(protocol, connection, model, corrid, sequence)
-                    self.assert_values(model, outputs, self.expected(model, table))
+                    self.assert_multi(model, outputs, table)
 
     def test_every_model_has_several_pairs(self):
         """Each family's models in the repository: 2 and 3 pairs, batched and not."""
@@ -267,7 +291,7 @@ class MultiStateChecks(ServedRepository):
                                  {(2, True), (2, False), (3, True), (3, False)})
 
     def test_worked_example(self):
-        """INPUT 1, 2, 3, 4: e.g. 3, 9, 18, 30 (2 pairs) or 606, 618, 636, 660 (3, file)."""
+        """INPUT 1, 2, 3, 4: e.g. 5, 15, 30, 50 (2 pairs) or 1414, 1442, 1484, 1540 (3, file)."""
         self.check_each_model(11, steps(exp.MULTI_WORKED), "worked")
 
     def test_start_resets_every_pair(self):
@@ -281,7 +305,7 @@ class MultiStateChecks(ServedRepository):
                 sequences = {c: (steps(v), 1) for c, v in exp.MULTI_PARALLEL.items()}
                 results = client.stream_sequences(self.server.grpc_url, model, sequences)
                 for corrid in exp.MULTI_PARALLEL:
-                    self.assert_values(model, results[corrid], self.expected(model, corrid))
+                    self.assert_multi(model, results[corrid], corrid)
 
     def test_state_outputs_are_not_outputs(self):
         """Asking for a state output is Triton's "unexpected inference output" error."""
@@ -304,6 +328,13 @@ class MultiStateFileTest(MultiStateChecks, unittest.TestCase):
     """Two and three state pairs whose file initial states hold 100 * (k + 1)."""
 
     REPOSITORY = "qa_multi_state_initial_state_file_implicit_model_repository"
+
+
+class MultiStateOrderTest(MultiStateChecks, unittest.TestCase):
+    """Output state names sorting in another order than the inputs: a reproducer of issue 8586."""
+
+    REPOSITORY = "qa_multi_state_order_implicit_model_repository"
+    NAME_ORDER_BUG = True
 
 
 def _served_classes(base=ServedRepository):

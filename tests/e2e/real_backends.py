@@ -133,7 +133,7 @@ def installation(root: pathlib.Path, environ: Mapping[str, str] = os.environ) ->
 
 
 def _launchers(environ: Mapping[str, str]) -> Dict[str, str]:
-    """package -> launcher path, from FRAMEWORK_PYTHONS_VAR."""
+    """Map each package to its launcher path, from FRAMEWORK_PYTHONS_VAR."""
     text = environ.get(FRAMEWORK_PYTHONS_VAR, "").replace(",", " ")
     pairs = [item.split("=", 1) for item in text.split()]
     return {package: path for package, path in pairs}

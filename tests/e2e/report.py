@@ -60,9 +60,9 @@ class ModelReport:
         """One model's line: its sequences, problems and any known Triton bug."""
         problems = self.model_problems[(name, model.name)]
         bug = KNOWN_BUGS.get((name, model.name))
-        note = f" KNOWN TRITON BUG: {bug}" if bug and not problems else ""
+        verdict = "FAIL" if problems else f"KNOWN TRITON BUG: {bug}" if bug else "ok"
         return (f"  [{model.family}] {model.repository}/{model.name}: {sent} sequences,"
-                f" {problems} problem(s){' FAIL' if problems else ''}{note}\n")
+                f" {problems} problem(s): {verdict}\n")
 
     def startTest(self, test):  # noqa: N802 - unittest's name
         super().startTest(test)
@@ -140,6 +140,9 @@ def family_table(result, discovery):
                      " backend folder: no family of this project is served by it; not verified")
     if unattributed:
         lines.append(f"{'(suite)':<12} {'':<12} {'':>13} {'':>10} {'':>9} {unattributed:>8}  FAIL")
+    for (name, model_name), bug in sorted(KNOWN_BUGS.items()):
+        if not result.model_problems[(name, model_name)]:
+            lines.append(f"  {name} {model_name}: KNOWN TRITON BUG: {bug}")
     failed = not result.wasSuccessful() or not rows or any(
         r[3] or not r[0] for r in rows.values())
     return lines, failed

@@ -49,15 +49,18 @@ class ModelInfo:
     family: str = "python"
     initial_state: str = "none"
     repository: str = ""
+    state_outputs: tuple = ()  # each pair's output state name, config order (default names if empty)
 
     @classmethod
     def from_manifest(cls, entry):
         """Build from one `models` entry of manifest.json."""
         variant = entry["variant"]
+        pairs = variant.get("state_pairs") or [["INPUT_STATE", "OUTPUT_STATE"]]
         return cls(name=entry["name"], dtype=variant["dtype"], batched=variant["max_batch"] > 0,
-                   state_pairs=len(variant.get("state_pairs") or [None]),
-                   family=variant["backend"], initial_state=variant.get("initial_state", "none"),
-                   repository=entry["repository"])
+                   state_pairs=len(pairs), family=variant["backend"],
+                   initial_state=variant.get("initial_state", "none"),
+                   repository=entry["repository"],
+                   state_outputs=tuple(output for _, output in pairs))
 
     @property
     def input_name(self):
@@ -71,7 +74,8 @@ class ModelInfo:
 
     def state_output_name(self, pair):
         """The output name of state pair `pair` (OUTPUT_STATE, OUTPUT_STATE_1, ...)."""
-        return state_output_name(self.family, pair)
+        base = self.state_outputs[pair] if pair < len(self.state_outputs) else None
+        return state_output_name(self.family, pair, base)
 
     @property
     def is_string(self):

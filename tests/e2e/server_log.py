@@ -4,7 +4,8 @@ A test that only compares answers misses a server that logs an error and
 answers anyway (issue 13: every string file-state sequence logged core's
 "Failed to initialize sequence state" while the python models still gave the
 right values). `check_server_log` reads a server log after the server stopped
-and raises `ServerLogError` for every Triton error line that `ALLOWED_ERRORS` does not list: Triton's own format
+and raises `ServerLogError` for every Triton error line that `ALLOWED_ERRORS`
+does not list: Triton's own format
 (`E<mmdd> <hh:mm:ss.us> <thread> <file>:<line>] "<message>"`) and the one
 the TensorFlow library inside the tensorflow backend logs with (absl's,
 `E0000 00:00:<epoch seconds>.<us> <thread> <file>:<line>] <message>`,

@@ -17,7 +17,8 @@ Arithmetic (CONTRACT.md section 3), pair k with state S_k:
   element parsed as a decimal integer (empty = 0, negatives allowed), the
   output the decimal text of the sum, as upstream's QA clients expect for
   libtorch (they compare int(output) with the running sum).
-OUTPUT is the sum of the pairs' new states (README, "Several states").
+OUTPUT is new_0 for one pair; with several, sum over k of (k + 1) * new_k
+(`WeightedStates`; README, "Several states").
 
 `torch.jit.save` is not reproducible by itself; `deterministic_archive`
 rewrites its zip so the bytes are a function of the module alone.
@@ -71,6 +72,27 @@ class NumericStates(torch.nn.Module):
         return [output] + results
 
 
+class WeightedStates(torch.nn.Module):
+    """Several pairs: OUTPUT = sum over k of (k + 1) * new_k, so the pairs are told apart.
+
+    Wraps `NumericStates` (whose plain sum single-pair models keep, byte for byte).
+    """
+
+    def __init__(self, core: NumericStates) -> None:
+        """Wrap the per-pair arithmetic."""
+        super().__init__()
+        self.core = core
+
+    def forward(self, data: Tensor, states: List[Tensor], start: Tensor,
+                ready: Tensor) -> List[Tensor]:
+        """[OUTPUT, new_0, new_1, ...]: element k of the core's answer is new_{k-1}."""
+        news = self.core(data, states, start, ready)[1:]
+        output = news[0]
+        for k in range(1, len(news)):
+            output = output + news[k] * (k + 1)
+        return [output] + news
+
+
 def _parse(text: str) -> int:
     """A decimal string as an int; the empty string (a fresh string state) is 0."""
     if len(text) == 0:
@@ -113,8 +135,8 @@ class StringStates(torch.nn.Module):
 class _Numeric1(torch.nn.Module):
     """forward(INPUT__0, INPUT_STATE__1, START__2, READY__3) for one state pair."""
 
-    def __init__(self, core: NumericStates) -> None:
-        """Wrap the scripted arithmetic."""
+    def __init__(self, core: torch.nn.Module) -> None:
+        """Wrap the scripted arithmetic (NumericStates; WeightedStates for several pairs)."""
         super().__init__()
         self.core = core
 
@@ -181,7 +203,8 @@ def scripted_model(variant: Variant) -> torch.jit.ScriptModule:
     if variant.dtype is DType.OBJECT:
         return torch.jit.script(_String1(StringStates(gated)))
     entry = _NUMERIC_ENTRIES[len(variant.state_pairs) - 1]
-    return torch.jit.script(entry(NumericStates(gated)))
+    core = NumericStates(gated)
+    return torch.jit.script(entry(core if entry is _Numeric1 else WeightedStates(core)))
 
 
 def _stored(name: str, data: bytes) -> zipfile.ZipInfo:

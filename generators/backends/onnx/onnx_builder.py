@@ -13,7 +13,8 @@ Arithmetic (CONTRACT.md section 3), with S = INPUT_STATE:
 - strings: identity (upstream's quirk that the QA clients encode).
 With several state pairs, pair k computes the same with (k + 1) * INPUT in
 place of INPUT, returns it as its own state output, and OUTPUT is the sum
-over the pairs (README, "Several states").
+over the pairs of (k + 1) times each, so a model whose states Triton swapped
+answers differently (README, "Several states").
 """
 
 import pathlib
@@ -105,8 +106,9 @@ def _nodes(variant: Variant, weights: List) -> List[onnx.NodeProto]:
             nodes.append(helper.make_node("And", [ready, "not_start"], ["carry"]))
         results = [_state_nodes(variant, k, nodes, weights) for k in range(len(variant.state_pairs))]
     total = results[0]
-    for index, result in enumerate(results[1:], 1):
-        nodes.append(helper.make_node("Add", [total, result], [f"total_{index}"]))
+    for index, result in enumerate(results[1:], 1):  # OUTPUT = sum of (k + 1) * new_k
+        nodes.append(helper.make_node("Mul", [result, f"weight_{index}"], [f"weighted_{index}"]))
+        nodes.append(helper.make_node("Add", [total, f"weighted_{index}"], [f"total_{index}"]))
         total = f"total_{index}"
     nodes.append(helper.make_node("Identity", [total], ["OUTPUT"]))
     for pair, result in zip(variant.state_pairs, results, strict=True):

@@ -24,7 +24,8 @@ Arithmetic, with X = INPUT and S = INPUT_STATE:
 - zero or file initial state: X + S (Triton resets S on START).
 - dyna: select(START == 0 and READY != 0, X + S, X); END and CORRID unread.
 Several state pairs: pair k computes this with (k + 1) * X for X and its own
-S_k into its own state output; OUTPUT is the sum over the pairs.
+S_k into its own state output; OUTPUT is the sum over the pairs of
+(k + 1) * new_k, so the pairs are told apart.
 
 Inputs the arithmetic does not read must still be engine inputs, so that
 the engine's I/O matches the inputs, controls and state the config declares.
@@ -58,7 +59,6 @@ across builds would help, and that would be an undeclared Bazel input.
 
 import ctypes
 import dataclasses
-import functools
 import pathlib
 from typing import List, Tuple
 
@@ -299,7 +299,10 @@ def populate_network(trt, network, variant: Variant) -> list:
     writer.declare_inputs()
     results = writer.pair_results()
     results[0] = writer.route_unread(results[0])
-    total = functools.reduce(lambda left, right: writer.binary(left, right, "SUM"), results)
+    total = results[0]
+    for index, result in enumerate(results[1:], 1):  # OUTPUT = sum of (k + 1) * new_k
+        weight = writer.constant(index + 1, len(writer.specs["INPUT"].shape))
+        total = writer.binary(total, writer.binary(result, weight, "PROD"), "SUM")
     writer.mark_outputs([total] + results)
     return writer.weights
 

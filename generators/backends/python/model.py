@@ -11,8 +11,10 @@ config order (one entry, INPUT_STATE -> OUTPUT_STATE, by default). Pair k
 computes, element-wise, new_k = (k + 1) * X + S_k, where S_k is the pair's
 running state: on START the injected state input (the pair's initial state)
 when the config gives the pair one, else 0; afterwards the previous new_k.
-Each pair's state output returns new_k (when requested) and OUTPUT is the
-sum over the pairs, so a single pair gives OUTPUT = OUTPUT_STATE = X + S.
+Each pair's state output returns new_k (when requested) and OUTPUT is
+sum_k (k + 1) * new_k, which tells the pairs apart (a model whose states
+were swapped would answer differently); a single pair gives OUTPUT =
+OUTPUT_STATE = X + S.
 The states are dropped on END and evicted after the sequence has been idle
 for twice `max_sequence_idle_microseconds`, so memory stays bounded when a
 client abandons a sequence. Padding (READY=0) requests never touch state.
@@ -310,8 +312,11 @@ class TritonPythonModel:
         else:
             self.states.put(corrid, results)
         total = results[0]
-        for result in results[1:]:
-            total = total + result  # same dtype on both sides: no promotion
+        for pair, result in zip(self.spec.state_pairs[1:], results[1:], strict=True):
+            weighted = pair.weight * result
+            if not self.spec.is_string:
+                weighted = weighted.astype(self.spec.dtype, copy=False)
+            total = total + weighted  # same dtype on both sides: no promotion
         return self._encode(total), [self._encode(result) for result in results]
 
     def _advance(self, x, pair, state):

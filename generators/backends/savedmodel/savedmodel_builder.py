@@ -15,7 +15,8 @@ single INPUT_STATE pair):
 - otherwise the previous state is the stored one.
 - the pair's state output = (k + 1) * INPUT + previous (a width-1 state
   broadcasts); strings add as decimal integers ("" counts as 0).
-- OUTPUT = the sum of the state outputs (OUTPUT = OUTPUT_STATE for one pair).
+- OUTPUT = sum over the pairs of (k + 1) * their state outputs, so the pairs
+  are told apart (OUTPUT = OUTPUT_STATE for one pair).
 - END removes the key; any other ready row stores the new state.
 - a sequence idle for twice max_sequence_idle_microseconds (Triton has
   reaped it by then) is forgotten, so abandoned sequences do not pile up.
@@ -217,11 +218,11 @@ class _Step:
         self.forget(tf.boolean_mask(keys, now - seen > EVICT_AFTER_SECONDS))
 
     def outputs(self, news: List[tf.Tensor]) -> Dict[str, tf.Tensor]:
-        """OUTPUT (the sum over the pairs) and each pair's state output."""
+        """OUTPUT (sum over the pairs of (k + 1) * new_k) and each pair's state output."""
         news = [tf.ensure_shape(n if self.batched else n[0], self.output_shape) for n in news]
         total = news[0]
-        for new in news[1:]:
-            total = total + new
+        for index, new in enumerate(news[1:], 1):
+            total = total + _scaled(new, index)
         outputs = {"OUTPUT": tf.identity(total)}
         for pair, new in zip(self.pairs, news, strict=True):
             outputs[pair.output] = tf.identity(new)
