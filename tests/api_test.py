@@ -34,6 +34,7 @@ from generators.errors import (
     UnsupportedVariantError,
 )
 from generators.manifest import MANIFEST_NAME, file_digests
+from generators.model_config import parse_config
 from generators.variant import DType
 from tests.repo_location import ENV_VAR, implicit_repo
 
@@ -44,11 +45,15 @@ VARIABLE_ZERO = "qa_variable_sequence_initial_state_implicit_model_repository"
 DYNA = "qa_dyna_sequence_implicit_model_repository"
 MULTI = "qa_multi_state_implicit_model_repository"
 MULTI_FILE = "qa_multi_state_initial_state_file_implicit_model_repository"
+MULTI_ORDER = "qa_multi_state_order_implicit_model_repository"
 # The savedmodel repository the test compares with, and the CLI flags that write it.
 SAVEDMODEL_REPO = VARIABLE_ZERO
 SAVEDMODEL_FLAGS = ("--savedmodel", "--variable", "--initial-state", "zero")
 TWO_STATES = [("INPUT_STATE", "OUTPUT_STATE"), ("INPUT_STATE_1", "OUTPUT_STATE_1")]
 THREE_STATES = TWO_STATES + [("INPUT_STATE_2", "OUTPUT_STATE_2")]
+# Output names rotated against the inputs, as the order repository has them.
+CROSSED_STATES = [("INPUT_STATE_A", "OUTPUT_STATE_B"), ("INPUT_STATE_B", "OUTPUT_STATE_C"),
+                  ("INPUT_STATE_C", "OUTPUT_STATE_A")]
 
 
 @functools.lru_cache(maxsize=None)
@@ -133,6 +138,16 @@ class OnnxTest(ApiTestCase):
         api.create_modelconfig(self.dir, "onnx_sequence_float32_states2", 8, np.float32, [1],
                                TWO_STATES)
         self.assertBuiltModel(MULTI, "onnx_sequence_float32_states2")
+
+    def test_crossed_state_names_kept_in_order(self):
+        """Pairs whose output names sort differently pass through as given, in order."""
+        name = "onnx_nobatch_sequence_int32_states3"
+        api.create_onnx_modelfile(self.dir, 1, 0, np.int32, [1], state_pairs=CROSSED_STATES)
+        api.create_modelconfig(self.dir, name, 0, np.int32, [1], CROSSED_STATES)
+        config = parse_config((self.dir / name / "config.pbtxt").read_text())
+        self.assertEqual([(s.input_name, s.output_name) for s in config.sequence_batching.state],
+                         CROSSED_STATES)
+        self.assertBuiltModel(MULTI_ORDER, name)
 
     def test_model_version_names_the_version_dir(self):
         path = api.create_onnx_modelfile(self.dir, 3, 8, "int32", [1])

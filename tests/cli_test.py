@@ -76,6 +76,18 @@ class UpstreamFlagsTest(unittest.TestCase):
             f"onnx_{b}sequence_{d}_states{n}" for b in ("", "nobatch_")
             for d in ("float32", "int32") for n in (2, 3)))
 
+    def test_multi_state_order_flag(self):
+        """The order repository's models: every pair renamed, output names rotated."""
+        self.assertEqual(
+            run_cli("--models_dir", str(self.dir), "--onnx", "--multi-state-order")[0], 0)
+        self.assertEqual(sorted(p.name for p in self.dir.iterdir()), sorted(
+            f"onnx_{b}sequence_{d}_states{n}" for b in ("", "nobatch_")
+            for d in ("float32", "int32") for n in (2, 3)))
+        config = parse_config((self.dir / "onnx_sequence_int32_states2" / "config.pbtxt")
+                              .read_text())
+        self.assertEqual([(s.input_name, s.output_name) for s in config.sequence_batching.state],
+                         [("INPUT_STATE_A", "OUTPUT_STATE_B"), ("INPUT_STATE_B", "OUTPUT_STATE_A")])
+
     def test_onnx_opset_flag(self):
         self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--onnx_opset", "13")[0], 0)
         model = onnx_builder.onnx.load(str(self.dir / "onnx_sequence_int32" / "1" / "model.onnx"))

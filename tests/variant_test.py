@@ -37,6 +37,27 @@ class NamingTest(unittest.TestCase):
         self.assertEqual(variant.state_shape, (1,))
 
 
+class CrossedStateOrderTest(unittest.TestCase):
+    """Whether output state names sort in another order than the input names (issue 8586)."""
+
+    def crossed(self, pairs):
+        return Variant.from_spec(_spec(state_pairs=pairs)).crossed_state_order
+
+    def test_default_and_numbered_names_sort_alike(self):
+        self.assertFalse(Variant.from_spec(_spec()).crossed_state_order)
+        self.assertFalse(self.crossed([["INPUT_STATE", "OUTPUT_STATE"],
+                                       ["INPUT_STATE_1", "OUTPUT_STATE_1"]]))
+
+    def test_swapped_and_rotated_names_are_crossed(self):
+        self.assertTrue(self.crossed([["INPUT_STATE_A", "OUTPUT_STATE_B"],
+                                      ["INPUT_STATE_B", "OUTPUT_STATE_A"]]))
+        self.assertTrue(self.crossed([["STATE_IN_A", "STATE_OUT_Z"], ["STATE_IN_B", "STATE_OUT_Y"]]))
+        self.assertTrue(self.crossed([["A", "Q"], ["B", "R"], ["C", "P"]]))
+
+    def test_different_names_in_the_same_order_are_not(self):
+        self.assertFalse(self.crossed([["A", "X"], ["B", "Y"], ["C", "Z"]]))
+
+
 class SpecDecodingTest(unittest.TestCase):
     """Malformed specs fail with errors naming the field and the choices."""
 
