@@ -137,17 +137,12 @@ def _scenarios(url, model):
 def main(argv=None):
     """Run both scenarios on every tested family and print what the server answered."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--real-backends", action="store_true",
-                        help="the pinned server with Triton's CPU backends (../shared)")
+    real_backends.add_tool_arguments(parser)
     parser.add_argument("--verbose-log", action="store_true",
                         help="start the server with --log-verbose=1 (batch sizes in the log)")
     parser.add_argument("--repo-default", help=argparse.SUPPRESS)
-    parser.add_argument("--framework-pythons", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.real_backends:
-        os.environ[real_backends.REAL_BACKENDS_VAR] = "1"
-    if args.framework_pythons:
-        os.environ[real_backends.FRAMEWORK_PYTHONS_VAR] = args.framework_pythons
+    real_backends.use_tool_arguments(args)
     if args.repo_default:
         os.environ.setdefault("IMPLICIT_REPO", args.repo_default)
     try:

@@ -18,6 +18,7 @@ pinned wheel's server serves a folder holding those backends; a user's
 Triton installation (NVIDIA's container) brings its own.
 """
 
+import argparse
 import dataclasses
 import os
 import pathlib
@@ -59,6 +60,22 @@ FRAMEWORKS: Dict[str, FrameworkLibraries] = {
 }
 _FIND_PACKAGE = ("import importlib.util, sys; spec = importlib.util.find_spec(sys.argv[1]);"
                  " print(spec.submodule_search_locations[0] if spec else '')")
+
+
+def add_tool_arguments(parser) -> None:
+    """The options every `bazel run` real-server tool takes (its BUILD target sets the hidden one)."""
+    parser.add_argument("--real-backends", action="store_true",
+                        help="the pinned server with Triton's CPU onnxruntime, tensorflow and"
+                             " pytorch backends (../shared/triton/backends) and the wheel's python")
+    parser.add_argument("--framework-pythons", help=argparse.SUPPRESS)
+
+
+def use_tool_arguments(args, environ=os.environ) -> None:
+    """Hand a tool's --real-backends and --framework-pythons to `requested` and the installation."""
+    if args.real_backends:
+        environ[REAL_BACKENDS_VAR] = "1"
+    if args.framework_pythons:
+        environ[FRAMEWORK_PYTHONS_VAR] = args.framework_pythons
 
 
 def requested(environ: Mapping[str, str] = os.environ) -> bool:

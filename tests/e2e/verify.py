@@ -47,11 +47,8 @@ def parse_args(argv):
                         help="verify only this family (repeatable; default: all the server has)")
     parser.add_argument("--repository", action="append",
                         help="verify only this repository folder (repeatable; default: all)")
-    parser.add_argument("--real-backends", action="store_true",
-                        help="the pinned server with Triton's CPU onnxruntime, tensorflow and"
-                             " pytorch backends (../shared/triton/backends) and the wheel's python")
+    real_backends.add_tool_arguments(parser)
     parser.add_argument("--repo-default", help=argparse.SUPPRESS)
-    parser.add_argument("--framework-pythons", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     base = pathlib.Path(os.environ.get("BUILD_WORKING_DIRECTORY", "."))
     for name in ("triton_home", "triton_server", "backend_dir", "repo"):
@@ -86,10 +83,7 @@ def main(argv=None):
                             ("TRITON_BACKEND_DIR", args.backend_dir)):
         if value:
             os.environ[variable] = value
-    if args.real_backends:
-        os.environ[real_backends.REAL_BACKENDS_VAR] = "1"
-    if args.framework_pythons:
-        os.environ[real_backends.FRAMEWORK_PYTHONS_VAR] = args.framework_pythons
+    real_backends.use_tool_arguments(args)
     os.environ["IMPLICIT_REPO"] = args.repo
     os.environ["E2E_FAMILIES"] = ",".join(args.family or [])
     try:
