@@ -15,6 +15,10 @@ from generators.errors import OptionError
 # IR 10 / opset 21; IR 8 / opset 17 also loads on much older releases.
 DEFAULT_ONNX_OPSET = 17
 DEFAULT_ONNX_IR_VERSION = 8
+# Upstream's `--onnx_opset=0` (its pipeline's default, ONNX_OPSET=0): "let the
+# generator choose". Here that choice is DEFAULT_ONNX_OPSET, which loads in
+# the targeted Triton; the IR version stays whatever was given.
+GENERATOR_CHOOSES_OPSET = 0
 MODEL_VERSION = 1
 
 
@@ -27,6 +31,8 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         """Reject ONNX versions the pinned onnx does not know or cannot combine."""
+        if self.onnx_opset == GENERATOR_CHOOSES_OPSET and type(self.onnx_opset) is int:
+            object.__setattr__(self, "onnx_opset", DEFAULT_ONNX_OPSET)
         for name in ("onnx_opset", "onnx_ir_version"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -62,8 +68,8 @@ def check_onnx_versions(opset: int, ir_version: int) -> None:
     if opset not in min_ir:
         raise OptionError(
             f"onnx_opset {opset}: {pinned} knows default-domain opsets {_ranges(min_ir)};"
-            f" pass one of those (default {DEFAULT_ONNX_OPSET}; Triton 24.10's ONNX Runtime"
-            " 1.19 loads at most 21)")
+            f" pass one of those, or {GENERATOR_CHOOSES_OPSET} for the generator's choice"
+            f" ({DEFAULT_ONNX_OPSET}; Triton 24.10's ONNX Runtime 1.19 loads at most 21)")
     if ir_version not in known_ir:
         raise OptionError(
             f"onnx_ir_version {ir_version}: {pinned} knows IR versions {_ranges(known_ir)};"

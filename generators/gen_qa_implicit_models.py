@@ -1,31 +1,53 @@
 """Standalone generator with upstream's flags; works without Bazel.
 
-Drop-in for Triton's `qa/common/gen_qa_implicit_models.py`:
+Drop-in for Triton's `qa/common/gen_qa_implicit_models.py`. Upstream's
+pipeline (`qa/common/gen_qa_model_repository`) runs it by file path, with
+this folder as its `SRCDIR`, from any working directory and with no
+PYTHONPATH:
 
-    python3 -m generators.gen_qa_implicit_models --models_dir DIR --onnx \
-        [--variable] [--initial-state zero|file] [--onnx_opset N]
+    python3 $SRCDIR/gen_qa_implicit_models.py --onnx --onnx_opset=0 \
+        [--variable] [--initial-state zero|file] --models_dir=DIR
 
-writes the models of one upstream repository straight into DIR, adding or
-replacing only those models. `--dyna` selects the dyna (oldest-strategy)
-models, and `--all` writes every repository of the matrix under DIR plus a
-manifest, exactly as `bazel build //models:implicit_repo` lays them out.
-Models are byte-identical to the Bazel build's. Progress goes to stderr.
+`python3 -m generators.gen_qa_implicit_models ...` from the checkout root is
+the same program. It writes the models of one upstream repository straight
+into DIR, adding or replacing only those models. The dyna (oldest-strategy)
+models come from the sibling `gen_qa_dyna_sequence_implicit_models.py`, as
+upstream's do, or from `--dyna` here; `--all` writes every repository of the
+matrix under DIR plus a manifest, exactly as `bazel build
+//models:implicit_repo` lays them out. Models are byte-identical to the Bazel
+build's. Flags upstream parses and never acts on are accepted with a note;
+any other unknown flag is an error. Progress goes to stderr.
 """
 
-import argparse
 import pathlib
+import runpy
 import sys
-import time
-from typing import List, Optional
 
-from generators import fork_child
-from generators.backends import builder_for
-from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
-from generators.errors import GeneratorError, SpecError
-from generators.manifest import write_manifest
-from generators.matrix import Entry, expand
-from generators.variant import Backend, InitialState, Strategy, Variant
-from generators.writer import check_output_dir, install_model
+if not __package__:  # run by file path: put the checkout, not this folder, on sys.path
+    _HELPER = pathlib.Path(__file__).resolve().with_name("run_by_path.py")
+    if not _HELPER.is_file():
+        sys.exit(f"error: {__file__} has no run_by_path.py beside it: run the script in the"
+                 " checkout's generators/ folder (or a symlink to it), not a copy")
+    runpy.run_path(str(_HELPER))
+
+import argparse  # noqa: E402 - after the path fix above
+import dataclasses  # noqa: E402
+import time  # noqa: E402
+from typing import Dict, List, Optional, Tuple  # noqa: E402
+
+from generators import fork_child  # noqa: E402
+from generators.backends import builder_for  # noqa: E402
+from generators.build_options import (  # noqa: E402
+    DEFAULT_ONNX_IR_VERSION,
+    DEFAULT_ONNX_OPSET,
+    GENERATOR_CHOOSES_OPSET,
+    BuildOptions,
+)
+from generators.errors import GeneratorError, SpecError  # noqa: E402
+from generators.manifest import write_manifest  # noqa: E402
+from generators.matrix import Entry, expand  # noqa: E402
+from generators.variant import Backend, InitialState, Strategy, Variant  # noqa: E402
+from generators.writer import check_output_dir, install_model  # noqa: E402
 
 _BACKEND_FLAGS = {
     "onnx": Backend.ONNX,
@@ -41,41 +63,117 @@ def backend_flag(backend: Backend) -> str:
     return next(f"--{flag}" for flag, b in _BACKEND_FLAGS.items() if b is backend)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+_NO_GRAPHDEF = "no TensorFlow GraphDef models"
+_NO_SHAPE_IO = "no plans with shape-tensor I/O"
+_NO_OPENVINO = "no OpenVINO models"
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    """One of upstream's two implicit-state scripts, as far as its flags go."""
+
+    name: str  # upstream's file name, also this script's
+    description: str
+    backend_flags: Tuple[str, ...]  # the backend flags it acts on
+    ignored: Dict[str, str]  # flags upstream parses and never acts on -> "no ... models"
+    dyna: bool  # writes the dyna (oldest-strategy) models only
+
+
+IMPLICIT = Script(
+    name="gen_qa_implicit_models.py",
+    description="Triton QA's implicit-state models, with upstream's flags (no Bazel needed).",
+    backend_flags=tuple(_BACKEND_FLAGS),
+    ignored={
+        "--graphdef": _NO_GRAPHDEF,
+        "--tensorrt-shape-io": _NO_SHAPE_IO,
+        "--openvino": _NO_OPENVINO,
+        "--ensemble": "no ensemble models",
+    },
+    dyna=False,
+)
+DYNA = Script(
+    name="gen_qa_dyna_sequence_implicit_models.py",
+    description="Triton QA's dyna (oldest-strategy) implicit-state models, with upstream's flags.",
+    backend_flags=("onnx", "tensorrt"),
+    ignored={
+        "--graphdef": _NO_GRAPHDEF,
+        "--savedmodel": "no SavedModel models (its dyna models are ONNX and TensorRT only)",
+        "--libtorch": "no libtorch models (its dyna models are ONNX and TensorRT only)",
+        "--tensorrt-shape-io": _NO_SHAPE_IO,
+        "--openvino": _NO_OPENVINO,
+    },
+    dyna=True,
+)
+
+# Upstream main's PyTorch step also runs the implicit script with --torch-aoti.
+TORCH_AOTI_ERROR = (
+    "--torch-aoti: upstream main's AOTInductor PyTorch models (model.pt2) are not generated"
+    " yet: this project targets Triton r24.10 (server 2.51), whose pytorch backend loads"
+    " TorchScript only, so no server here could load or verify them; generate the PyTorch"
+    " models with --libtorch (TorchScript model.pt) and drop this line. Nothing was written."
+)
+
+
+def _ignored_dest(flag: str) -> str:
+    return "ignored_" + flag.lstrip("-").replace("-", "_")
+
+
+def _parser(script: Script) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=script.name, description=script.description)
     parser.add_argument("--models_dir", type=pathlib.Path, required=True,
                         help="top-level model directory (created if missing)")
-    for flag, backend in _BACKEND_FLAGS.items():
+    for flag in script.backend_flags:
         parser.add_argument(f"--{flag}", action="store_true",
-                            help=f"generate {backend.value} models")
+                            help=f"generate {_BACKEND_FLAGS[flag].value} models")
     parser.add_argument("--variable", action="store_true",
                         help="variable shape [-1] (batched models only)")
-    parser.add_argument("--initial-state", dest="initial_state", default="none",
-                        choices=[s.value for s in InitialState],
-                        help="initial state of INPUT_STATE")
-    parser.add_argument("--dyna", action="store_true",
-                        help="dyna (oldest-strategy) models instead of direct ones")
-    parser.add_argument("--multi-state", dest="multi_state", action="store_true",
-                        help="the multi-state models (several state pairs) instead")
-    parser.add_argument("--multi-state-order", dest="multi_state_order", action="store_true",
-                        help="the multi-state models whose output state names sort in another"
-                             " order than their input names (reproduce Triton's pairing by name"
-                             " order)")
-    parser.add_argument("--all", action="store_true",
-                        help="every repository of the matrix under models_dir, plus manifest.json")
+    if not script.dyna:
+        parser.add_argument("--initial-state", dest="initial_state", default="none",
+                            choices=[s.value for s in InitialState],
+                            help="initial state of INPUT_STATE")
+        parser.add_argument("--dyna", action="store_true",
+                            help="dyna (oldest-strategy) models instead of direct ones")
+        parser.add_argument("--multi-state", dest="multi_state", action="store_true",
+                            help="the multi-state models (several state pairs) instead")
+        parser.add_argument("--multi-state-order", dest="multi_state_order", action="store_true",
+                            help="the multi-state models whose output state names sort in another"
+                                 " order than their input names (reproduce Triton's pairing by"
+                                 " name order)")
+        parser.add_argument("--all", action="store_true",
+                            help="every repository of the matrix under models_dir, plus"
+                                 " manifest.json")
+        parser.add_argument("--torch-aoti", dest="torch_aoti", action="store_true",
+                            help="upstream main's AOTInductor PyTorch models: not generated yet"
+                                 " (an error)")
     parser.add_argument("--onnx_opset", type=int, default=DEFAULT_ONNX_OPSET,
-                        help=f"ONNX default-domain opset (default {DEFAULT_ONNX_OPSET})")
+                        help=f"ONNX default-domain opset (default {DEFAULT_ONNX_OPSET});"
+                             f" {GENERATOR_CHOOSES_OPSET}, as upstream's pipeline passes, means"
+                             " the generator's choice, the default")
     parser.add_argument("--onnx_ir_version", type=int, default=DEFAULT_ONNX_IR_VERSION,
                         help=f"ONNX IR version (default {DEFAULT_ONNX_IR_VERSION})")
+    for flag, writes in script.ignored.items():
+        parser.add_argument(flag, dest=_ignored_dest(flag), action="store_true",
+                            help=f"accepted as upstream's {script.name} accepts it; no effect"
+                                 f" ({writes})")
+    parser.set_defaults(script=script, dyna=script.dyna, initial_state="none", multi_state=False,
+                        multi_state_order=False, all=False, torch_aoti=False,
+                        **{f: False for f in _BACKEND_FLAGS if f not in script.backend_flags})
     return parser
 
 
 def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
     """The matrix entries the upstream-style flags ask for."""
+    script = getattr(args, "script", IMPLICIT)
     backends = {b for flag, b in _BACKEND_FLAGS.items() if getattr(args, flag)}
     if not backends:
         raise SpecError("no backend selected; pass one or more of "
-                        + ", ".join(f"--{f}" for f in _BACKEND_FLAGS))
+                        + ", ".join(f"--{f}" for f in script.backend_flags))
+    if args.dyna and args.variable and not args.all:
+        raise SpecError(
+            "--variable with the dyna models: upstream's dyna script would write int32 [-1]"
+            " dyna models, but no repository Triton's QA serves holds them (its pipeline never"
+            " passes --variable to that script), so this project does not build them; drop"
+            " --variable")
     chosen = [e for e in entries if e.variant.backend in backends]
     if args.all:
         return chosen
@@ -114,7 +212,8 @@ def generate(args: argparse.Namespace) -> int:
     options = BuildOptions(onnx_opset=args.onnx_opset, onnx_ir_version=args.onnx_ir_version)
     entries = select(args, expand())
     for backend in sorted({e.variant.backend for e in entries}, key=lambda b: b.value):
-        builder_for(backend)  # every framework present before anything is written
+        # Every framework (and a plan's GPU) present before anything is written.
+        getattr(builder_for(backend), "check_available", lambda: None)()
     check_output_dir(args.models_dir)
     started = time.monotonic()
     for index, entry in enumerate(entries, 1):
@@ -127,9 +226,25 @@ def generate(args: argparse.Namespace) -> int:
     return len(entries)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry; exit status 2 on any generator error."""
-    args = _parser().parse_args(argv)
+def main(argv: Optional[List[str]] = None, script: Script = IMPLICIT) -> int:
+    """Command-line entry of either script; exit status 2 on any error, nothing written."""
+    parser = _parser(script)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sys.stderr.write(
+            f"error: unknown argument(s) {' '.join(unknown)}: neither upstream's {script.name}"
+            " nor this one takes them; see --help for the flags\n")
+        return 2
+    if args.torch_aoti:
+        sys.stderr.write(f"error: {TORCH_AOTI_ERROR}\n")
+        return 2
+    ignored = [flag for flag in script.ignored if getattr(args, _ignored_dest(flag))]
+    for flag in ignored:
+        sys.stderr.write(f"note: {flag} has no effect: upstream's {script.name} accepts it and"
+                         f" writes {script.ignored[flag]}\n")
+    if ignored and not any(getattr(args, flag) for flag in _BACKEND_FLAGS):
+        sys.stderr.write("note: nothing to generate (no backend flag); nothing written\n")
+        return 0
     try:
         generate(args)
     except GeneratorError as err:

@@ -1,10 +1,12 @@
 """Tests of the standalone CLI and the per-model generator entry point.
 
 Covers upstream's flags writing into a shared --models_dir (only the
-generated models are added or replaced), clear errors with exit status 2
-(ONNX versions the pinned onnx does not know included),
-no partial model on failure, byte-identical reruns, and the Bazel worker
-protocol of generate_model.
+generated models are added or replaced), `--onnx_opset=0`, the flags
+upstream accepts and ignores, `--torch-aoti`, the dyna script, both scripts
+run by file path from another directory, clear errors with exit status 2
+(ONNX versions the pinned onnx does not know included), no partial model on
+failure, byte-identical reruns, and the Bazel worker protocol of
+generate_model.
 """
 
 import contextlib
@@ -20,6 +22,9 @@ from unittest import mock
 
 from generators import build_options, gen_qa_implicit_models, generate_model
 from generators.backends.onnx import onnx_builder
+from generators.backends.plan import plan_builder
+from generators.errors import BackendUnavailableError
+from generators.manifest import file_digests
 from generators.model_config import parse_config
 from generators.variant import Backend
 
@@ -101,12 +106,123 @@ class UpstreamFlagsTest(unittest.TestCase):
         model = onnx_builder.onnx.load(str(self.dir / "onnx_sequence_int32" / "1" / "model.onnx"))
         self.assertEqual((model.ir_version, model.opset_import[0].version), (10, 21))
 
+    def test_onnx_opset_zero_is_the_generators_choice(self):
+        """Upstream's pipeline passes --onnx_opset=0: the default opset and IR, same bytes."""
+        chosen, default = self.dir / "chosen", self.dir / "default"
+        self.assertEqual(run_cli("--models_dir", str(chosen), "--onnx", "--onnx_opset=0")[0], 0)
+        self.assertEqual(run_cli("--models_dir", str(default), "--onnx")[0], 0)
+        model = onnx_builder.onnx.load(str(chosen / "onnx_sequence_int32" / "1" / "model.onnx"))
+        self.assertEqual((model.ir_version, model.opset_import[0].version), (8, 17))
+        self.assertEqual(file_digests(chosen), file_digests(default))
+        self.assertEqual(build_options.BuildOptions(onnx_opset=0), build_options.BuildOptions())
+
+    def test_flags_upstream_ignores(self):
+        """Accepted with one note each; the models are those of the same run without them."""
+        noted, plain = self.dir / "noted", self.dir / "plain"
+        code, err = run_cli("--models_dir", str(noted), "--onnx", "--graphdef",
+                            "--tensorrt-shape-io", "--openvino", "--ensemble")
+        self.assertEqual(code, 0, err)
+        for flag in ("--graphdef", "--tensorrt-shape-io", "--openvino", "--ensemble"):
+            self.assertEqual(err.count(f"note: {flag} has no effect"), 1, err)
+        self.assertEqual(run_cli("--models_dir", str(plain), "--onnx")[0], 0)
+        self.assertEqual(file_digests(noted), file_digests(plain))
+
+    def test_only_flags_upstream_ignores(self):
+        """As upstream: nothing to do is not an error; nothing is created."""
+        out = self.dir / "out"
+        code, err = run_cli("--models_dir", str(out), "--openvino")
+        self.assertEqual(code, 0, err)
+        self.assertIn("nothing to generate", err)
+        self.assertFalse(out.exists())
+
     def test_default_versions_pass_the_check(self):
         """BuildOptions skips the onnx lookup for the defaults, so prove them valid here."""
         build_options.check_onnx_versions(build_options.DEFAULT_ONNX_OPSET,
                                           build_options.DEFAULT_ONNX_IR_VERSION)
         self.assertEqual((build_options.DEFAULT_ONNX_OPSET,
                           build_options.DEFAULT_ONNX_IR_VERSION), (17, 8))
+
+
+class DynaScriptTest(unittest.TestCase):
+    """gen_qa_dyna_sequence_implicit_models.py: upstream's dyna flags, --dyna's models."""
+
+    def setUp(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(self.dir)])
+
+    def dyna(self, *argv):
+        with mock.patch.object(sys, "argv", ["gen_qa_dyna_sequence_implicit_models.py"]):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                try:
+                    code = gen_qa_implicit_models.main(list(argv), script=gen_qa_implicit_models.DYNA)
+                except SystemExit as exit_:
+                    code = exit_.code
+        return code, err.getvalue()
+
+    def test_writes_what_dyna_flag_writes(self):
+        script, flag = self.dir / "script", self.dir / "flag"
+        code, err = self.dyna("--onnx", "--onnx_opset=0", f"--models_dir={script}")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(run_cli("--models_dir", str(flag), "--onnx", "--dyna")[0], 0)
+        self.assertEqual(sorted(p.name for p in script.iterdir()),
+                         ["onnx_dyna_sequence_int32", "onnx_nobatch_dyna_sequence_int32"])
+        self.assertEqual(file_digests(script), file_digests(flag))
+
+    def test_flags_upstreams_dyna_script_ignores(self):
+        code, err = self.dyna("--onnx", "--libtorch", "--savedmodel", f"--models_dir={self.dir}")
+        self.assertEqual(code, 0, err)
+        self.assertIn("note: --libtorch has no effect: upstream's"
+                      " gen_qa_dyna_sequence_implicit_models.py accepts it", err)
+        self.assertIn("note: --savedmodel has no effect", err)
+        self.assertEqual(len(list(self.dir.iterdir())), 2)
+
+    def test_flags_it_does_not_take(self):
+        out = self.dir / "out"
+        for flags, message in (
+                (("--onnx", "--variable"), "--variable with the dyna models"),
+                (("--onnx", "--initial-state", "zero"),
+                 "unknown argument(s) --initial-state zero: neither upstream's"
+                 " gen_qa_dyna_sequence_implicit_models.py"),
+                (("--python",), "unknown argument(s) --python"),
+                ((), "no backend selected; pass one or more of --onnx, --tensorrt")):
+            with self.subTest(flags=flags):
+                code, err = self.dyna(*flags, f"--models_dir={out}")
+                self.assertEqual(code, 2, err)
+                self.assertIn(message, err)
+                self.assertFalse(out.exists())
+
+
+class RunByPathTest(unittest.TestCase):
+    """The scripts run by file path from elsewhere, with no PYTHONPATH (upstream's SRCDIR)."""
+
+    def run_script(self, script, *argv):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        return subprocess.run([sys.executable, str(script), *argv], cwd=tempfile.gettempdir(),
+                              env=env, capture_output=True, text=True, check=False)
+
+    def test_from_another_directory(self):
+        out = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(out)])
+        for script, flags, names in (
+                ("gen_qa_implicit_models.py", ["--onnx", "--variable"], 4),
+                ("gen_qa_dyna_sequence_implicit_models.py", ["--onnx"], 2)):
+            with self.subTest(script=script):
+                target = out / script
+                result = self.run_script(REPO_ROOT / "generators" / script, *flags,
+                                         "--onnx_opset=0", f"--models_dir={target}")
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(len(list(target.iterdir())), names)
+
+    def test_a_copy_says_so(self):
+        folder = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(folder)])
+        copy = folder / "gen_qa_implicit_models.py"
+        copy.write_bytes((REPO_ROOT / "generators" / "gen_qa_implicit_models.py").read_bytes())
+        result = self.run_script(copy, "--onnx", f"--models_dir={folder / 'out'}")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("has no run_by_path.py beside it", result.stderr)
+        self.assertFalse((folder / "out").exists())
 
 
 class BadInputTest(unittest.TestCase):
@@ -126,12 +242,35 @@ class BadInputTest(unittest.TestCase):
         code, err = run_cli("--models_dir", str(self.dir), "--onnx", "--initial-state", "random")
         self.assertEqual(code, 2)
         self.assertIn("invalid choice: 'random'", err)
-        code, err = run_cli("--models_dir", str(self.dir), "--tflite")
+        code, err = run_cli("--models_dir", str(self.dir / "out"), "--onnx", "--tflite")
         self.assertEqual(code, 2)
-        self.assertIn("unrecognized arguments: --tflite", err)
+        self.assertIn("unknown argument(s) --tflite: neither upstream's gen_qa_implicit_models.py", err)
+        self.assertFalse((self.dir / "out").exists())
+
+    def test_torch_aoti(self):
+        """Upstream main's PyTorch step passes --torch-aoti: a clear refusal, nothing written."""
+        out = self.dir / "out"
+        code, err = run_cli("--models_dir", str(out), "--libtorch", "--torch-aoti")
+        self.assertEqual(code, 2)
+        self.assertIn("--torch-aoti: upstream main's AOTInductor PyTorch models", err)
+        self.assertIn("--libtorch", err)
+        self.assertFalse(out.exists())
+
+    def test_tensorrt_without_a_gpu_creates_nothing(self):
+        """The plan builder's preflight runs before --models_dir is created."""
+        out = self.dir / "out"
+        no_gpu = BackendUnavailableError("no CUDA GPU found")
+        with mock.patch.object(plan_builder, "require_cuda_device", side_effect=no_gpu):
+            code, err = run_cli("--models_dir", str(out), "--tensorrt")
+        self.assertEqual(code, 2)
+        self.assertIn("error: backend unavailable:", err)
+        self.assertFalse(out.exists())
 
     def test_impossible_combination(self):
         code, err = run_cli("--models_dir", str(self.dir), "--onnx", "--dyna", "--variable")
+        self.assertEqual(code, 2)
+        self.assertIn("--variable with the dyna models", err)
+        code, err = run_cli("--models_dir", str(self.dir), "--libtorch", "--dyna")
         self.assertEqual(code, 2)
         self.assertIn("no model matches", err)
 

@@ -28,7 +28,11 @@ def requirement_set(backend: Backend) -> str:
 
 
 def builder_for(backend: Backend) -> ModuleType:
-    """The builder module of a backend (exposes `write_model`).
+    """The builder module of a backend.
+
+    It exposes `write_model`, and may expose `check_available()`, which raises
+    BackendUnavailableError when something the builder needs beyond its Python
+    packages (a GPU) is missing; the CLI calls it before writing anything.
 
     Raises:
         BackendUnavailableError: the builder imports a package this Python

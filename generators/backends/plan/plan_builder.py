@@ -185,6 +185,15 @@ def require_cuda_device() -> None:
         )
 
 
+def check_available() -> None:
+    """Raise BackendUnavailableError unless TensorRT and a CUDA GPU are both here.
+
+    The standalone CLI calls it before it creates or writes anything.
+    """
+    import_tensorrt()
+    require_cuda_device()
+
+
 # --------------------------------------------------------------------------
 # Network construction.
 
