@@ -15,7 +15,10 @@ Prints, on this machine and in this run:
   5. a clean rebuild served from a local HTTP remote cache (nginx, started
      and stopped here) and its ratio to the cold build.
 Each timing is the median of --repeat runs. Standard library only; needs
-bazel, nginx-light and curl (./bazelw or .ci/run install them).
+bazel (`./bazelw` installs it), nginx and curl (`.ci/run` installs Debian's
+nginx-light and curl; by hand: `apt-get install nginx-light curl`). Without
+one of them it stops with one line naming what to install, before measuring
+anything.
 """
 
 import argparse
@@ -127,6 +130,19 @@ def bench_remote_cache(repeat, work: pathlib.Path):
     return seconds, local
 
 
+# Programs the measurements run -> how to get them.
+TOOLS = {
+    "bazel": "run ./bazelw once (it installs Bazel 4.2.3 from Debian)",
+    "nginx": "apt-get install nginx-light (the remote cache of measurement 5)",
+    "curl": "apt-get install curl (probes the remote cache)",
+}
+
+
+def missing_tools() -> list:
+    """One line per program of TOOLS not on PATH."""
+    return [f"{tool}: {how}" for tool, how in TOOLS.items() if shutil.which(tool) is None]
+
+
 def main() -> int:
     """Run every measurement and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -134,6 +150,10 @@ def main() -> int:
     parser.add_argument("--change", default="onnx", help="backend whose builder gets the one-line change")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    missing = missing_tools()
+    if missing:
+        sys.stderr.write(f"bench: not on PATH, nothing measured: {'; '.join(missing)}\n")
+        return 2
     backends = args.backends.split(",")
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench."))
     # Start the server, fetch the environments (the CLI runs in `cli`).
