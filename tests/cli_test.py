@@ -214,6 +214,16 @@ class RunByPathTest(unittest.TestCase):
                 self.assertEqual(result.returncode, 0, result.stderr)
                 self.assertEqual(len(list(target.iterdir())), names)
 
+    def test_a_symlink_elsewhere(self):
+        """As upstream's pipeline copies scripts into SRCDIR, a user may link them there."""
+        srcdir = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(srcdir)])
+        link = srcdir / "gen_qa_dyna_sequence_implicit_models.py"
+        link.symlink_to(REPO_ROOT / "generators" / link.name)
+        result = self.run_script(link, "--onnx", f"--models_dir={srcdir / 'out'}")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(len(list((srcdir / "out").iterdir())), 2)
+
     def test_a_copy_says_so(self):
         folder = pathlib.Path(tempfile.mkdtemp())
         self.addCleanup(subprocess.run, ["rm", "-rf", str(folder)])
