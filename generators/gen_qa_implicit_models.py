@@ -163,11 +163,10 @@ def _parser(script: Script) -> argparse.ArgumentParser:
 
 def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
     """The matrix entries the upstream-style flags ask for."""
-    script = getattr(args, "script", IMPLICIT)
     backends = {b for flag, b in _BACKEND_FLAGS.items() if getattr(args, flag)}
     if not backends:
         raise SpecError("no backend selected; pass one or more of "
-                        + ", ".join(f"--{f}" for f in script.backend_flags))
+                        + ", ".join(f"--{f}" for f in args.script.backend_flags))
     if args.dyna and args.variable and not args.all:
         raise SpecError(
             "--variable with the dyna models: upstream's dyna script would write int32 [-1]"
