@@ -1,6 +1,7 @@
 """Builds each variant's `config.pbtxt` as Triton's real `ModelConfig` proto.
 
-The message comes from `tritonclient.grpc.model_config_pb2` and is written
+The message comes from `tritonclient.grpc.model_config_pb2` (loaded by
+`triton_schema` without the gRPC client) and is written
 with `text_format`, never from a string template. The text keeps the
 invariants Triton's QA shell harnesses rely on when they edit configs with
 sed (CONTRACT.md section 2): top-level fields at column 0, nested fields
@@ -18,9 +19,9 @@ import struct
 from typing import Dict, Tuple
 
 from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.dtypes import dtype_info, family_info
+from generators.triton_schema import model_config_pb2 as mc
 from generators.variant import DType, InitialState, StatePair, Variant
 
 IDLE_MICROSECONDS = 5_000_000

@@ -5,7 +5,10 @@ valid text protobuf; ours must parse for any rank. Also pins the fields that
 are written even when they hold proto3's zero default.
 """
 
+import os
 import struct
+import subprocess
+import sys
 import unittest
 
 from generators.model_config import (
@@ -93,6 +96,39 @@ class LibtorchNamingTest(unittest.TestCase):
         names = tensor_names(_variant(backend="onnx"))
         self.assertEqual((names.input, names.output, names.start, names.ready),
                          ("INPUT", "OUTPUT", "START", "READY"))
+
+
+class SchemaImportTest(unittest.TestCase):
+    """The config schema is reached without Triton's gRPC client."""
+
+    def _modules_after(self, statement):
+        # A fresh interpreter: this test process may have imported grpc already.
+        probe = (
+            "import sys\n"
+            f"{statement}\n"
+            "print(' '.join(sorted(m for m in ('grpc', 'tritonclient.grpc', "
+            "'tritonclient.utils', 'ml_dtypes') if m in sys.modules)))\n"
+        )
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=True,
+        )
+        return result.stdout.split()
+
+    def test_model_config_imports_no_grpc(self):
+        self.assertEqual(self._modules_after("import generators.model_config"), [])
+
+    def test_grpc_client_reuses_the_loaded_schema(self):
+        loaded = self._modules_after(
+            "from generators.triton_schema import model_config_pb2 as ours\n"
+            "from tritonclient.grpc import model_config_pb2 as theirs\n"
+            "assert ours is theirs, 'model_config.proto loaded twice'"
+        )
+        self.assertIn("grpc", loaded)
 
 
 if __name__ == "__main__":
