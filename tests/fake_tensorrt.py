@@ -13,6 +13,15 @@ DIRECT_IO, PREFER_PRECISION_CONSTRAINTS, ILayer.set_output_type), "11" (none
 of those; layers record any attempt to reach set_output_type), "11-compat"
 (11 flags, but layers still expose set_output_type) and "8" (explicit-batch
 flag required, build_engine and max_workspace_size only).
+
+A built plan can be run back: the fake runtime deserializes the bytes a
+fake builder returned into an engine over the recorded network, and its
+execution context reads its inputs from, and writes its outputs to, the
+device buffers bound by address (`make(device=...)`, a
+`tests.fake_cuda.DeviceMemory`). It refuses an unset input shape, an
+address that is not a live device buffer or one too small, and the default
+stream, so `tests/runners/plan_runner.py`'s buffer handling is tested
+without a GPU.
 """
 
 import types
@@ -202,11 +211,107 @@ class FakeBuilder:
         return FakeProfile()
 
     def _build(self, network, config):
+        if self.api.PLAN_BYTES is not None:
+            self.api.plans[self.api.PLAN_BYTES] = network
         return self.api.PLAN_BYTES
 
     def _build_engine(self, network, config):
-        plan = self.api.PLAN_BYTES
+        plan = self._build(network, config)
         return None if plan is None else types.SimpleNamespace(serialize=lambda: plan)
+
+
+class FakeContext:
+    """Execution context: input shapes, tensor addresses, a synchronous execution."""
+
+    def __init__(self, engine: "FakeEngine") -> None:
+        self.engine = engine
+        self.shapes: Dict[str, tuple] = {}
+        self.addresses: Dict[str, int] = {}
+        self.streams: List[int] = []
+
+    def set_input_shape(self, name: str, shape) -> bool:
+        """Accept a shape of the declared rank that fixes every -1 dim; False otherwise."""
+        declared, shape = self.engine.tensor(name).shape, tuple(shape)
+        fits = len(shape) == len(declared) and all(d in (-1, s) for d, s in zip(declared, shape, strict=True))
+        if fits:
+            self.shapes[name] = shape
+        return fits
+
+    def set_tensor_address(self, name: str, address: int) -> bool:
+        """Bind a tensor to a device address (an int, as in TensorRT's Python API)."""
+        assert isinstance(address, int) and name in self.engine.names, (name, address)
+        self.addresses[name] = address
+        return True
+
+    def _zeros(self) -> Dict[str, np.ndarray]:
+        return {t.name: np.zeros(self.shapes[t.name], t.dtype) for t in self.engine.network.inputs}
+
+    def get_tensor_shape(self, name: str) -> tuple:
+        """An output's shape once every input shape is set (-1 dims before)."""
+        if set(self.shapes) != {t.name for t in self.engine.network.inputs}:
+            return (-1,)
+        return self.engine.network.run(self._zeros())[name].shape
+
+    def execute_async_v3(self, stream_handle: int) -> bool:
+        """Evaluate the network from the bound device buffers into the output buffers."""
+        assert stream_handle, "run on a created stream, not the default one"
+        memory, network = self.engine.api.device, self.engine.network
+        feed = {}
+        for tensor in network.inputs:
+            assert tensor.name in self.shapes, f"input {tensor.name} has no shape set"
+            shape, dtype = self.shapes[tensor.name], np.dtype(tensor.dtype)
+            data = memory.read(self.addresses[tensor.name], int(np.prod(shape)) * dtype.itemsize)
+            feed[tensor.name] = np.frombuffer(data, dtype).reshape(shape)
+        for name, value in network.run(feed).items():
+            array = np.ascontiguousarray(value, self.engine.tensor(name).dtype)
+            memory.write(self.addresses[name], array.tobytes())
+        self.streams.append(stream_handle)
+        return True
+
+
+class FakeEngine:
+    """A deserialized plan: the recorded network's I/O, inputs first."""
+
+    def __init__(self, api, network: FakeNetwork) -> None:
+        self.api, self.network = api, network
+        self.names = [t.name for t in network.inputs + network.outputs]
+        self.num_io_tensors = len(self.names)
+        self.contexts: List[FakeContext] = []
+
+    def tensor(self, name: str) -> FakeTensor:
+        """The network input or output of that name."""
+        (tensor,) = [t for t in self.network.inputs + self.network.outputs if t.name == name]
+        return tensor
+
+    def get_tensor_name(self, index: int) -> str:
+        """I/O tensor name by index."""
+        return self.names[index]
+
+    def get_tensor_mode(self, name: str) -> str:
+        """INPUT or OUTPUT."""
+        inputs = {t.name for t in self.network.inputs}
+        return self.api.TensorIOMode.INPUT if name in inputs else self.api.TensorIOMode.OUTPUT
+
+    def get_tensor_dtype(self, name: str) -> str:
+        """The tensor's dtype (a numpy dtype name, see `nptype`)."""
+        return self.tensor(name).dtype
+
+    def create_execution_context(self) -> FakeContext:
+        """A new execution context."""
+        self.contexts.append(FakeContext(self))
+        return self.contexts[-1]
+
+
+class FakeRuntime:
+    """Deserializes only the bytes a fake builder of the same module returned."""
+
+    def __init__(self, api, logger) -> None:
+        self.api = api
+
+    def deserialize_cuda_engine(self, data: bytes) -> Optional[FakeEngine]:
+        """The engine over the network those bytes were built from, or None."""
+        network = self.api.plans.get(bytes(data))
+        return None if network is None else FakeEngine(self.api, network)
 
 
 class FakeWeights:
@@ -220,13 +325,18 @@ def _names(*members: str) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{m: m for m in members})
 
 
-def make(api: str = "10", plan: Optional[bytes] = b"fake plan") -> types.ModuleType:
-    """A fake `tensorrt` module of one API shape ("8", "10", "11", "11-compat")."""
+def make(api: str = "10", plan: Optional[bytes] = b"fake plan", device=None) -> types.ModuleType:
+    """A fake `tensorrt` module of one API shape ("8", "10", "11", "11-compat").
+
+    `device` (a `tests.fake_cuda.DeviceMemory`) is the memory its engines run on.
+    """
     trt = types.ModuleType("tensorrt")
     trt.__version__ = {"8": "8.6.1", "10": "10.5.0"}.get(api, "11.4.0")
     trt.LEGACY = api == "8"
     trt.LAYERS_HAVE_SET_OUTPUT_TYPE = api in ("8", "10", "11-compat")
     trt.PLAN_BYTES = plan
+    trt.plans = {}  # plan bytes -> the network they were built from
+    trt.device = device
     trt.probes = []
     trt.builders = []
     flags = ["TF32", "DEBUG"]
@@ -243,6 +353,9 @@ def make(api: str = "10", plan: Optional[bytes] = b"fake plan") -> types.ModuleT
     trt.TensorFormat = types.SimpleNamespace(LINEAR=0)
     trt.float32, trt.int32, trt.bool = "float32", "int32", "bool"
     trt.Weights = FakeWeights
+    trt.TensorIOMode = _names("INPUT", "OUTPUT")
+    trt.nptype = lambda dtype: np.dtype(dtype).type
+    trt.Runtime = lambda logger: FakeRuntime(trt, logger)
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
 
     def builder(logger):

@@ -19,10 +19,12 @@ or several that co-resolve) in one `pip --require-hashes --no-deps
   does not pick.
 
 With `--repo_env=IMPLICIT_GPU=1` (what `--config=gpu` sets) the rule also
-installs the `gpu_requirements` group (TensorRT), where it has one. That group is pinned by
-version only: its wheels come from NVIDIA's index, so its hashes cannot be
-resolved on the machines this project is developed on. Its digest joins the
-launcher text, so switching configurations re-keys every Python action.
+installs the `gpu_requirements` group (TensorRT), where it has one, with
+`--no-deps`: the file lists every package the group adds, so the
+environment holds exactly its locks and that list. That group is pinned by
+version only: its libraries come from NVIDIA's index, so their hashes cannot
+be resolved on the machines this project is developed on. Its digest joins
+the launcher text, so switching configurations re-keys every Python action.
 """
 
 _DESCRIBE = """
@@ -66,8 +68,8 @@ py_runtime_pair(
 )
 """
 
-def _run(rctx, args, what, timeout = 600, quiet = True):
-    result = rctx.execute(args, timeout = timeout, quiet = quiet)
+def _run(rctx, args, what, timeout = 600, quiet = True, environment = None):
+    result = rctx.execute(args, timeout = timeout, quiet = quiet, environment = environment or {})
     if result.return_code != 0:
         fail("python_env: {} failed (exit {}):\\n{}\\n{}".format(
             what,
@@ -96,10 +98,23 @@ def _install_gpu_group(rctx):
     rctx.report_progress("installing the GPU group {}".format(rctx.attr.gpu_requirements.name))
     _run(
         rctx,
-        ["env/bin/python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-input", "-r", str(requirements)],
+        [
+            "env/bin/python3",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-deps",
+            "-r",
+            str(requirements),
+        ],
         "pip install of the GPU group (TensorRT needs NVIDIA's package index)",
         timeout = rctx.attr.install_timeout,
+        # Otherwise tensorrt-cu12's setup.py runs a pip of its own, which
+        # installs the libraries' dependencies at whatever version is newest.
+        environment = {"NVIDIA_TENSORRT_DISABLE_INTERNAL_PIP": "1"},
     )
     digest = _run(rctx, ["sha256sum", str(requirements)], "hashing the GPU group").split(" ")[0]
     return "{} sha256 {}".format(rctx.attr.gpu_requirements.name, digest)
