@@ -111,7 +111,7 @@ def bench_remote_cache(repeat, work: pathlib.Path):
     """Median seconds of a clean rebuild served by a fresh local HTTP cache."""
     cache_dir = work / "cache"
     script = (f"source {ROOT}/tools/remote_cache.sh && start_remote_cache {cache_dir} >/dev/null"
-              " && echo $CACHE_URL $CACHE_PID && wait")
+              " && echo $CACHE_WRITE_URL $CACHE_PID && wait")  # bench fills it: writes
     server = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True)
     url, _ = server.stdout.readline().split()
     remote = ["--remote_cache=" + url, "--remote_upload_local_results=true"]
