@@ -15,7 +15,7 @@ import sys
 from typing import List, Optional, Tuple
 
 from generators import worker
-from generators.errors import GeneratorError, SpecError
+from generators.errors import SpecError
 from generators.manifest import write_manifest
 from generators.matrix import Entry
 from generators.variant import Variant
@@ -49,15 +49,14 @@ def run(argv: List[str]) -> Tuple[int, str]:
     parser.add_argument("--out", required=True, type=pathlib.Path)
     parser.add_argument("--model", nargs=3, action="append", default=[],
                         metavar=("REPOSITORY", "MODEL_DIR", "SPEC"))
-    try:
+
+    def assemble_tree() -> None:
         args = parser.parse_args(argv)
         args.out.mkdir(parents=True, exist_ok=True)
         write_manifest(args.out, assemble(args.out, args.model))
-    except GeneratorError as err:
-        return 1, f"error: {err}\n"
-    except SystemExit as exit_:  # argparse already printed the usage error
-        return int(exit_.code or 0), ""
-    return 0, ""
+
+    # As generate_model's handler: an OSError (a full disk) is an answer, not the worker's end.
+    return worker.guarded(assemble_tree)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,12 +2,17 @@
 
 The ONNX opset and IR version are checked against the pinned `onnx`
 package's own tables when `BuildOptions` is made: a value it does not know,
-or an opset that needs a newer IR version than the one given, raises
-`OptionError` before anything is written (an ONNX Runtime refuses to load
-such a model). Which Triton release accepts which versions: README.md.
+an opset that needs a newer IR version than the one given (an ONNX Runtime
+refuses to load such a model), or an opset older than an operator our ONNX
+graphs use (onnx's operator registry, `onnx.defs`, says since when each
+exists) raises `OptionError` before anything is written. The Bazel
+generator, the standalone CLI and the Python API all make their options
+here. Which Triton release accepts which versions: README.md.
 """
 
 import dataclasses
+import functools
+from typing import Dict, FrozenSet
 
 from generators.errors import OptionError
 
@@ -56,7 +61,11 @@ def _ranges(values) -> str:
 
 
 def check_onnx_versions(opset: int, ir_version: int) -> None:
-    """Raise `OptionError` unless the pinned onnx knows both and the IR carries the opset."""
+    """Raise `OptionError` unless the pinned onnx knows both and they fit each other and our graphs.
+
+    The IR version must carry the opset, and the opset must hold every
+    operator the ONNX builder uses.
+    """
     import onnx  # here, not at the top: only non-default versions need it
     from onnx import helper
 
@@ -82,3 +91,43 @@ def check_onnx_versions(opset: int, ir_version: int) -> None:
             f"onnx_opset {opset} needs IR version {min_ir[opset]} or newer (onnx's"
             f" OP_SET_ID_VERSION_MAP), but onnx_ir_version is {ir_version}; raise"
             f" onnx_ir_version to {min_ir[opset]}{lower}")
+    _check_graph_operators(opset)
+
+
+@functools.lru_cache(maxsize=None)
+def first_opsets(op_types: FrozenSet[str]) -> Dict[str, int]:
+    """The oldest default-domain opset of each operator, from onnx's registry (onnx.defs).
+
+    An operator the registry does not know maps to 0.
+    """
+    from onnx import defs
+
+    first: Dict[str, int] = {}
+    for schema in defs.get_all_schemas_with_history():
+        if schema.domain in ("", "ai.onnx") and schema.name in op_types:
+            first[schema.name] = min(first.get(schema.name, schema.since_version),
+                                     schema.since_version)
+    return {op: first.get(op, 0) for op in op_types}
+
+
+def _check_graph_operators(opset: int) -> None:
+    """Raise `OptionError` unless every operator our ONNX graphs use exists at `opset`."""
+    # Here, not at the top: the onnx builder imports this module.
+    from generators.backends import builder_for
+    from generators.variant import Backend
+
+    first = first_opsets(builder_for(Backend.ONNX).op_types())
+    unknown = sorted(op for op, since in first.items() if not since)
+    if unknown:
+        raise OptionError(
+            f"onnx_opset {opset}: the ONNX builder uses {', '.join(unknown)}, which the pinned"
+            " onnx's operator registry (onnx.defs) does not hold; keep the builder to"
+            " default-domain operators")
+    too_new = sorted((since, op) for op, since in first.items() if since > opset)
+    if too_new:
+        needed = too_new[-1][0]
+        ops = ", ".join(f"{op} (opset {since} on)" for since, op in too_new)
+        raise OptionError(
+            f"onnx_opset {opset} is older than the operators our ONNX graphs use: {ops}, per"
+            f" onnx's operator registry (onnx.defs); pass onnx_opset {needed} or newer, or"
+            f" {GENERATOR_CHOOSES_OPSET} for the generator's choice ({DEFAULT_ONNX_OPSET})")

@@ -45,3 +45,14 @@ class BackendUnavailableError(GeneratorError):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"backend unavailable: {message}")
+
+
+class ModelBuildError(GeneratorError):
+    """A model's build failed with an error of its own (a full disk, onnx's checker, a bug).
+
+    The standalone CLI raises it naming the model, so that one line says
+    which model failed and why; the repository is left as it was.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"model build failed: {message}")

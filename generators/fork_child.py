@@ -49,7 +49,7 @@ def run_in_child(build: Callable[[], Outcome]) -> Outcome:
 def _report_errors(action: Callable[[], None]) -> Outcome:
     try:
         action()
-    except errors.GeneratorError as err:
+    except Exception as err:  # noqa: BLE001 - the parent re-raises it as one clear error
         return 1, f"{type(err).__name__}\n{err}"
     return 0, ""
 
@@ -59,7 +59,9 @@ def _error_from_child(message: str) -> errors.GeneratorError:
     name, _, text = message.partition("\n")
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.GeneratorError)):
-        return errors.GeneratorError(f"model build in a forked child failed:\n{message}")
+        if name.isidentifier():  # another exception (OSError, a checker's): class and text
+            return errors.GeneratorError(f"model build in a forked child failed: {name}: {text}")
+        return errors.GeneratorError(message.strip())  # a crash, as run_in_child words it
     # Each subclass prefixes its message in __init__; strip it so it is not doubled.
     return cls(text.removeprefix(str(cls(""))))
 
@@ -68,7 +70,8 @@ def call(action: Callable[[], None], *, fork: bool) -> None:
     """Run `action`, in a forked child when `fork` (a builder's FORK_PER_MODEL).
 
     A GeneratorError raised in the child is raised again here with its class
-    and message; anything else becomes a GeneratorError with the traceback.
+    and message; any other exception becomes a GeneratorError naming its
+    class and message.
     """
     if not fork:
         action()

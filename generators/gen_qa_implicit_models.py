@@ -17,6 +17,11 @@ matrix under DIR plus a manifest, exactly as `bazel build
 //models:implicit_repo` lays them out. Models are byte-identical to the Bazel
 build's. Flags upstream parses and never acts on are accepted with a note;
 any other unknown flag is an error. Progress goes to stderr.
+
+A run writes all its models or none: they are built in a hidden folder
+inside DIR and renamed into place once every one is built. Any error (a bad
+flag, an ONNX opset older than our graphs' operators, a builder's own
+failure) is one line on stderr and exit status 2, and DIR is left as it was.
 """
 
 import pathlib
@@ -43,11 +48,11 @@ from generators.build_options import (  # noqa: E402
     GENERATOR_CHOOSES_OPSET,
     BuildOptions,
 )
-from generators.errors import GeneratorError, SpecError  # noqa: E402
-from generators.manifest import write_manifest  # noqa: E402
+from generators.errors import GeneratorError, ModelBuildError, SpecError  # noqa: E402
+from generators.manifest import MANIFEST_NAME, write_manifest  # noqa: E402
 from generators.matrix import Entry, expand  # noqa: E402
 from generators.variant import Backend, InitialState, Strategy, Variant  # noqa: E402
-from generators.writer import check_output_dir, install_model  # noqa: E402
+from generators.writer import RepositoryUpdate, write_model_dir  # noqa: E402
 
 _BACKEND_FLAGS = {
     "onnx": Backend.ONNX,
@@ -195,34 +200,47 @@ def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
     return chosen
 
 
-def _install(variant: Variant, options: BuildOptions, repository: pathlib.Path) -> pathlib.Path:
-    """`install_model`, in a forked child for builders that set FORK_PER_MODEL.
+def _build(variant: Variant, options: BuildOptions, model_dir: pathlib.Path, position: str,
+           models_dir: pathlib.Path) -> None:
+    """`write_model_dir`, in a forked child for builders that set FORK_PER_MODEL.
 
     A model then equals the Bazel worker's, which builds it the same way
-    (generators/fork_child.py).
+    (generators/fork_child.py). Any error becomes a ModelBuildError naming
+    the model.
     """
     fork = getattr(builder_for(variant.backend), "FORK_PER_MODEL", False)
-    fork_child.call(lambda: install_model(variant, options, repository), fork=fork)
-    return repository / variant.name
+    try:
+        fork_child.call(lambda: write_model_dir(variant, options, model_dir), fork=fork)
+    except Exception as err:  # noqa: BLE001 - a builder's own error (OSError, onnx's checker)
+        cause = str(err) if isinstance(err, GeneratorError) else f"{type(err).__name__}: {err}"
+        raise ModelBuildError(
+            f"{variant.name} ({position}): {cause}; nothing was installed and '{models_dir}' is"
+            " as it was before the run; fix the cause and rerun") from err
 
 
 def generate(args: argparse.Namespace) -> int:
-    """Write the selected models; returns the number written."""
+    """Write the selected models, all or none; returns the number written."""
     options = BuildOptions(onnx_opset=args.onnx_opset, onnx_ir_version=args.onnx_ir_version)
     entries = select(args, expand())
     for backend in sorted({e.variant.backend for e in entries}, key=lambda b: b.value):
         # Every framework (and a plan's GPU) present before anything is written.
         getattr(builder_for(backend), "check_available", lambda: None)()
-    check_output_dir(args.models_dir)
     started = time.monotonic()
-    for index, entry in enumerate(entries, 1):
-        repository = args.models_dir / entry.repository if args.all else args.models_dir
-        path = _install(entry.variant, options, repository)
-        sys.stderr.write(f"[{index}/{len(entries)}] {path}\n")
-    if args.all:
-        write_manifest(args.models_dir, entries)
+    with RepositoryUpdate(args.models_dir) as update:
+        for index, entry in enumerate(entries, 1):
+            relative = f"{entry.repository}/{entry.variant.name}" if args.all else entry.variant.name
+            _build(entry.variant, options, update.stage(relative), f"model {index} of {len(entries)}",
+                   args.models_dir)
+            sys.stderr.write(f"[{index}/{len(entries)}] {args.models_dir / relative}\n")
+        if args.all:  # the staging tree has the repository's layout, so its manifest is the same
+            write_manifest(update.stage(MANIFEST_NAME).parent, entries)
     sys.stderr.write(f"generated {len(entries)} models in {time.monotonic() - started:.2f}s\n")
     return len(entries)
+
+
+def _one_line(message: str) -> str:
+    """A message whose lines (onnx's checker writes several) are joined into one."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def main(argv: Optional[List[str]] = None, script: Script = IMPLICIT) -> int:
@@ -247,7 +265,15 @@ def main(argv: Optional[List[str]] = None, script: Script = IMPLICIT) -> int:
     try:
         generate(args)
     except GeneratorError as err:
-        sys.stderr.write(f"error: {err}\n")
+        sys.stderr.write(f"error: {_one_line(str(err))}\n")
+        return 2
+    except OSError as err:  # e.g. the staging folder or the manifest on a full disk
+        sys.stderr.write(f"error: {_one_line(str(err))}; '{args.models_dir}' is as it was before"
+                         " the run; free space or fix permissions and rerun\n")
+        return 2
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback; models_dir restored
+        sys.stderr.write(f"error: unexpected {type(err).__name__}: {_one_line(str(err))}; this is"
+                         " a bug of the generator: report it with the command line\n")
         return 2
     return 0
 

@@ -14,13 +14,12 @@ child, which gives the same bytes as a fresh process.
 import argparse
 import pathlib
 import sys
-import traceback
 from typing import List, Optional
 
 from generators import worker
 from generators.backends import builder_for
 from generators.build_options import DEFAULT_ONNX_IR_VERSION, DEFAULT_ONNX_OPSET, BuildOptions
-from generators.errors import GeneratorError, SpecError
+from generators.errors import SpecError
 from generators.fork_child import run_in_child
 from generators.variant import Backend, Variant
 from generators.writer import write_model_dir
@@ -56,15 +55,7 @@ def _build_in_child(backend: Backend, argv: List[str]) -> tuple:
 
 
 def _guarded(backend: Backend, argv: List[str]) -> tuple:
-    try:
-        build_one(backend, argv)
-        return 0, ""
-    except GeneratorError as err:
-        return 1, f"error: {err}\n"
-    except SystemExit as exit_:  # argparse
-        return int(exit_.code or 0), ""
-    except Exception:  # noqa: BLE001 - a worker must answer every request
-        return 1, traceback.format_exc()
+    return worker.guarded(lambda: build_one(backend, argv))
 
 
 def serve_worker(backend: Backend) -> int:

@@ -1,15 +1,21 @@
-"""Writes one model directory: model files first, `config.pbtxt` last.
+"""Writes model directories: model files first, `config.pbtxt` last.
 
 `write_model_dir` fills a given empty directory (a Bazel tree artifact).
-`install_model` puts a model into a repository atomically: it is built in a
-temporary sibling directory and renamed into place, so a model directory
-appears whole or not at all, and only the model being generated is replaced.
+`RepositoryUpdate` installs several models (and a manifest) into a
+repository as one change: each is built in a hidden staging tree inside the
+repository, and only when every one is built are they renamed into place.
+If anything fails, building or renaming, the repository is left as it was:
+staged models never show, models already renamed in are taken out again, the
+models they replaced are put back, and the directories the update created
+are removed. `install_model` is such an update of one model.
 """
 
+import contextlib
 import os
 import pathlib
 import shutil
 import tempfile
+from typing import List, Optional, Tuple
 
 from generators.backends import builder_for
 from generators.build_options import MODEL_VERSION, BuildOptions
@@ -49,17 +55,132 @@ def check_output_dir(path: pathlib.Path, create: bool = True) -> None:
         raise OutputDirError(f"'{path}' is not writable; fix its permissions or pick another")
 
 
+def _missing_dirs(path: pathlib.Path) -> List[pathlib.Path]:
+    """The path and those of its ancestors that do not exist, deepest first."""
+    missing = []
+    while not os.path.lexists(path) and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+class RepositoryUpdate:
+    """Models staged inside a repository, renamed into place together or not at all.
+
+    Use it as a context manager: build each model in the path `stage`
+    returns; leaving the block normally installs them all in the order
+    staged (each replacing a previous one of its name), leaving it with an
+    exception restores the repository as it was before the block.
+    """
+
+    def __init__(self, root: pathlib.Path) -> None:
+        self.root = pathlib.Path(root)
+        self._created: List[pathlib.Path] = []  # deepest first, removed on failure
+        self._staging: Optional[pathlib.Path] = None
+        self._staged: List[pathlib.PurePath] = []
+        self._installed: List[Tuple[pathlib.PurePath, bool]] = []  # (relative, replaced)
+
+    def __enter__(self) -> "RepositoryUpdate":
+        """Create the repository if missing and a staging tree inside it."""
+        self._created = _missing_dirs(self.root)
+        try:
+            check_output_dir(self.root)
+            self._staging = pathlib.Path(tempfile.mkdtemp(prefix=".staging.", dir=self.root))
+        except BaseException:
+            self._remove_created()
+            raise
+        return self
+
+    def stage(self, relative: str) -> pathlib.Path:
+        """The path to build `root/relative` in; it does not exist yet, its parent does.
+
+        Raises:
+            OutputDirError: the final place's folder exists but is not a
+                writable directory (checked now, before anything is built).
+        """
+        relative_path = pathlib.PurePath(relative)
+        parent = (self.root / relative_path).parent
+        if os.path.lexists(parent):
+            check_output_dir(parent, create=False)
+        target = self._new / relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._staged.append(relative_path)
+        return target
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        """Install everything staged, or restore the repository on any error."""
+        if exc_type is not None:
+            self._restore()
+            return
+        try:
+            self._install_all()
+        except BaseException:
+            self._restore()
+            raise
+        shutil.rmtree(self._staging, ignore_errors=True)  # now only the replaced models
+
+    @property
+    def _new(self) -> pathlib.Path:
+        return self._staging / "new"
+
+    @property
+    def _old(self) -> pathlib.Path:
+        return self._staging / "old"
+
+    def _install_all(self) -> None:
+        for relative in self._staged:
+            final, aside = self.root / relative, self._old / relative
+            self._created[:0] = _missing_dirs(final.parent)
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                replaced = os.path.lexists(final)
+                if replaced:
+                    os.rename(final, aside)
+                # From here on `_restore` puts the previous one back, even if the next rename fails.
+                self._installed.append((relative, replaced))
+                os.rename(self._new / relative, final)
+            except OSError as err:
+                raise OutputDirError(
+                    f"cannot install '{final}' ({err.strerror or err}); nothing was installed and"
+                    f" '{self.root}' is as it was before; free space or fix permissions and rerun"
+                ) from None
+
+    def _restore(self) -> None:
+        """Take out what was installed, put back what it replaced, drop staging and new dirs."""
+        trash = self._staging / "trash"
+        failed = []
+        for relative, replaced in reversed(self._installed):
+            final = self.root / relative
+            try:
+                if os.path.lexists(final):  # absent when the new one's rename failed
+                    (trash / relative).parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(final, trash / relative)
+                if replaced:
+                    os.rename(self._old / relative, final)
+            except OSError as err:
+                failed.append(f"'{final}' ({err.strerror or err})")
+        self._installed = []
+        if failed:
+            # Keep the staging tree: it holds the previous models that could not go back.
+            raise OutputDirError(
+                f"could not restore {', '.join(failed)} after a failed run; their previous"
+                f" versions are kept under '{self._old}': move them back by hand")
+        shutil.rmtree(self._staging, ignore_errors=True)
+        self._remove_created()
+
+    def _remove_created(self) -> None:
+        for directory in self._created:
+            with contextlib.suppress(OSError):  # not empty: something else wrote there
+                directory.rmdir()
+
+
 def install_model(variant: Variant, options: BuildOptions, repository: pathlib.Path) -> pathlib.Path:
-    """Build a model beside its final place and rename it in; returns its path."""
-    check_output_dir(repository)
-    final = repository / variant.name
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{variant.name}.", dir=repository))
-    try:
-        write_model_dir(variant, options, staging / "model")
-        if final.exists():
-            old = staging / "old"
-            os.rename(final, old)
-        os.rename(staging / "model", final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
+    """Build a model beside its final place and rename it in; returns its path.
+
+    On any error the repository is as it was: a model of the same name that
+    was there before stays there, byte for byte.
+    """
+    with RepositoryUpdate(repository) as update:
+        write_model_dir(variant, options, update.stage(variant.name))
+    return repository / variant.name

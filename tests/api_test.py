@@ -315,6 +315,9 @@ class ErrorTest(unittest.TestCase):
             (OptionError, "onnx_opset 21 needs IR version 10 or newer.*onnx_ir_version is 8;"
              " raise onnx_ir_version to 10",
              api.create_onnx_modelfile, (self.dir, 1, 8, "int32", [1]), {"onnx_opset": 21}),
+            (OptionError, r"onnx_opset 8 is older than the operators our ONNX graphs use: Where"
+             r" \(opset 9 on\)",
+             api.create_onnx_modelfile, (self.dir, 1, 8, "int32", [1]), {"onnx_opset": 8}),
         ]
         for error, pattern, call, args, kwargs in cases:
             with self.subTest(pattern=pattern):

@@ -308,14 +308,30 @@ class BadInputTest(unittest.TestCase):
                 self.assertFalse(out.exists())
 
     def test_failing_builder_leaves_no_partial_model(self):
+        """One error line and exit 2, no traceback; the model it would replace is kept.
+
+        More failures (the fifth model, renames, forked builders): cli_rollback_test.
+        """
+        previous = self.dir / "onnx_sequence_float32" / "config.pbtxt"
+        self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--dyna")[0], 0)
+        previous.parent.mkdir()
+        previous.write_text("the previous model's config")
+        before = sorted(self.dir.rglob("*"))
+
         def broken(variant, options, version_dir):
             (version_dir / "model.onnx").write_bytes(b"half")
             raise RuntimeError("disk full")
 
         with mock.patch.object(onnx_builder, "write_model", broken):
-            with self.assertRaisesRegex(RuntimeError, "disk full"):
-                gen_qa_implicit_models.main(["--models_dir", str(self.dir), "--onnx"])
-        self.assertEqual(list(self.dir.iterdir()), [])
+            code, err = run_cli("--models_dir", str(self.dir), "--onnx")
+        self.assertEqual(code, 2)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(err.splitlines(), [
+            f"error: model build failed: onnx_sequence_float32 (model 1 of 8): RuntimeError: disk"
+            f" full; nothing was installed and '{self.dir}' is as it was before the run; fix the"
+            " cause and rerun"])
+        self.assertEqual(sorted(self.dir.rglob("*")), before)
+        self.assertEqual(previous.read_text(), "the previous model's config")
 
     def test_backend_without_its_framework_fails_before_writing(self):
         """This test runs in the onnx environment, which holds no TensorFlow."""
@@ -370,6 +386,18 @@ class GenerateModelTest(unittest.TestCase):
                 Backend.ONNX, ["--spec", self.SPEC, "--out", str(out), "--onnx_opset", "99"])
         self.assertEqual(code, 1)
         self.assertIn("onnx_opset 99: the pinned onnx", err.getvalue())
+        self.assertFalse(out.exists())
+
+    def test_onnx_opset_older_than_our_operators(self):
+        """Opset 8 exists but lacks Where: refused before the output is created (issue 25)."""
+        out = pathlib.Path(tempfile.mkdtemp()) / "m"
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = generate_model.main(
+                Backend.ONNX, ["--spec", self.SPEC, "--out", str(out), "--onnx_opset", "8"])
+        self.assertEqual(code, 1)
+        self.assertIn("onnx_opset 8 is older than the operators our ONNX graphs use: Where"
+                      " (opset 9 on)", err.getvalue())
         self.assertFalse(out.exists())
 
     def test_worker_protocol(self):

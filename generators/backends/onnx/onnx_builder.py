@@ -17,14 +17,24 @@ over the pairs of (k + 1) times each, so a model whose states Triton swapped
 answers differently (README, "Several states").
 """
 
+import functools
+import itertools
 import pathlib
-from typing import List
+from typing import FrozenSet, Iterator, List
 
 import onnx
 from onnx import TensorProto, helper
 
 from generators.build_options import BuildOptions
-from generators.variant import DType, InitialState, Variant
+from generators.variant import (
+    DEFAULT_STATE_PAIRS,
+    MULTI_STATE_DTYPES,
+    Backend,
+    DType,
+    InitialState,
+    StatePair,
+    Variant,
+)
 
 _DATA_ELEM = {
     DType.FLOAT32: TensorProto.FLOAT,
@@ -114,6 +124,27 @@ def _nodes(variant: Variant, weights: List) -> List[onnx.NodeProto]:
     for pair, result in zip(variant.state_pairs, results, strict=True):
         nodes.append(helper.make_node("Identity", [result], [pair.output]))
     return nodes
+
+
+def _one_variant_per_branch() -> Iterator[Variant]:
+    """A variant down each branch of `_nodes`: every dtype and initial state, one and two pairs.
+
+    Dyna models only add graph inputs, and the shape and batching change no node.
+    """
+    two_pairs = DEFAULT_STATE_PAIRS + (StatePair("INPUT_STATE_1", "OUTPUT_STATE_1"),)
+    for dtype, initial_state, pairs in itertools.product(
+            DType, InitialState, (DEFAULT_STATE_PAIRS, two_pairs)):
+        if pairs is two_pairs and dtype not in MULTI_STATE_DTYPES:
+            continue
+        yield Variant(backend=Backend.ONNX, dtype=dtype, shape=(1,), max_batch=0,
+                      initial_state=initial_state, state_pairs=pairs)
+
+
+@functools.lru_cache(maxsize=None)
+def op_types() -> FrozenSet[str]:
+    """Every operator type this builder's graphs use (BuildOptions checks them against the opset)."""
+    return frozenset(node.op_type for variant in _one_variant_per_branch()
+                     for node in _nodes(variant, []))
 
 
 def build_model(variant: Variant, options: BuildOptions) -> onnx.ModelProto:
