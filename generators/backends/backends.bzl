@@ -8,6 +8,8 @@ generators/backends/__init__.py registers the builder for Python and
 configs/matrix.json says which repositories hold its models.
 """
 
+load("//third_party/python:defs.bzl", "py_binary", "py_library")
+
 BACKENDS = ["onnx", "savedmodel", "python", "plan", "libtorch"]
 
 def backend_package(backend):
@@ -24,7 +26,7 @@ def backend_lock(backend):
     """Label of a backend's hashed lock."""
     return backend_package(backend) + ":requirements_lock.txt"
 
-def backend_targets(backend, data = [], exports = []):
+def backend_targets(name, srcs = [], data = [], exports = []):
     """The targets of one backend's package (call from its BUILD file).
 
     `<backend>_builder` (py_library: the builder, on the shared core),
@@ -33,26 +35,27 @@ def backend_targets(backend, data = [], exports = []):
     set.
 
     Args:
-      backend: the backend, a member of BACKENDS.
+      name: the backend, a member of BACKENDS (it names the targets).
+      srcs: further modules of the builder library (helpers it imports).
       data: files the builder reads at run time (e.g. a model source).
       exports: further files to export (e.g. a GPU-only requirement set).
     """
-    backend_package(backend)  # fails early on an unknown backend
+    backend_package(name)  # fails early on an unknown backend
     native.exports_files(["requirements.in", "requirements_lock.txt"] + exports)
     native.filegroup(
         name = "python_sources",
         srcs = native.glob(["*.py"]),
     )
-    native.py_library(
-        name = backend + "_builder",
-        srcs = ["__init__.py", backend + "_builder.py"],
+    py_library(
+        name = name + "_builder",
+        srcs = ["__init__.py", name + "_builder.py"] + srcs,
         data = data,
         deps = ["//generators:implicit_common"],
     )
-    native.py_binary(
-        name = backend + "_generator",
-        srcs = [backend + "_generator.py"],
-        exec_compatible_with = ["//platforms:python_" + backend],
+    py_binary(
+        name = name + "_generator",
+        srcs = [name + "_generator.py"],
+        exec_compatible_with = ["//platforms:python_" + name],
         python_version = "PY3",
-        deps = [":{}_builder".format(backend)],
+        deps = [":{}_builder".format(name)],
     )

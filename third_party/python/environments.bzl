@@ -62,6 +62,8 @@ def in_python_env(name):
         return []
     return ["//platforms:python_" + name]
 
+# buildifier: disable=unnamed-macro (in_python_env() names the targets it declares, one set per
+# environment; a caller-chosen name would break those labels)
 def python_environment_platforms():
     """Declares, in //platforms, one constraint and execution platform per environment."""
     native.constraint_setting(name = "python_env")
@@ -75,6 +77,8 @@ def python_environment_platforms():
             parents = ["@local_config_platform//:host"],
         )
 
+# buildifier: disable=unnamed-macro (python_environments() registers its toolchains by their
+# fixed names, one per environment)
 def python_environment_toolchains():
     """Declares, in //third_party/python, one toolchain per environment.
 
@@ -89,6 +93,8 @@ def python_environment_toolchains():
             exec_compatible_with = in_python_env(name),
         )
 
+# buildifier: disable=unnamed-macro (WORKSPACE macro; BUILD files name its repositories
+# @python_<environment> directly, so their names are fixed)
 def python_environments():
     """WORKSPACE macro: the environments' repositories, platforms and toolchains."""
     for name, spec in PYTHON_ENVIRONMENTS.items():

@@ -43,8 +43,8 @@ def _source_folder(rctx):
     if named:
         return rctx.path(named), "TRITON_REAL_BACKENDS_DIR=" + named
     workspace = rctx.path(Label("@//:WORKSPACE")).dirname
-    return workspace.dirname.get_child("shared").get_child("triton").get_child("backends"), \
-           "../shared/triton/backends beside the checkout"
+    shared = workspace.dirname.get_child("shared").get_child("triton").get_child("backends")
+    return shared, "../shared/triton/backends beside the checkout"
 
 def _triton_backends_impl(rctx):
     source, described = _source_folder(rctx)
