@@ -1,57 +1,36 @@
-"""Unit tests of the matrix expansion (generators/matrix.py, configs/matrix.json)."""
+"""Unit tests of the matrix expansion (generators/matrix.py, configs/matrix.json).
+
+The models per repository and family are compared with the literal table
+of tests/expected_models.py, for every family.
+"""
 
 import copy
 import unittest
 
 from generators.errors import SpecError
 from generators.matrix import expand, load_matrix
-
-UPSTREAM_ONNX = {
-    "qa_sequence_implicit_model_repository": 8,
-    "qa_variable_sequence_implicit_model_repository": 4,
-    "qa_sequence_initial_state_implicit_model_repository": 8,
-    "qa_variable_sequence_initial_state_implicit_model_repository": 4,
-    "qa_sequence_initial_state_file_implicit_model_repository": 8,
-    "qa_variable_sequence_initial_state_file_implicit_model_repository": 4,
-    "qa_dyna_sequence_implicit_model_repository": 2,
-    # Ours: 2 dtypes x batch/nobatch x 2 and 3 state pairs.
-    "qa_multi_state_implicit_model_repository": 8,
-    "qa_multi_state_initial_state_file_implicit_model_repository": 8,
-    "qa_multi_state_order_implicit_model_repository": 8,
-}
-
-
-# libtorch: as onnx, minus the batched string models the pytorch backend
-# cannot load (one per repository with batching) and no dyna models.
-LIBTORCH = {
-    "qa_sequence_implicit_model_repository": 7,
-    "qa_variable_sequence_implicit_model_repository": 3,
-    "qa_sequence_initial_state_implicit_model_repository": 7,
-    "qa_variable_sequence_initial_state_implicit_model_repository": 3,
-    "qa_sequence_initial_state_file_implicit_model_repository": 7,
-    "qa_variable_sequence_initial_state_file_implicit_model_repository": 3,
-    "qa_multi_state_implicit_model_repository": 8,
-    "qa_multi_state_initial_state_file_implicit_model_repository": 8,
-    "qa_multi_state_order_implicit_model_repository": 8,
-}
+from generators.variant import Backend
+from tests import expected_models
 
 
 class ExpansionTest(unittest.TestCase):
     """The checked-in matrix yields upstream's repositories and names."""
 
-    def test_onnx_models_per_repository(self):
-        counts = {}
-        for entry in expand():
-            if entry.variant.backend.value == "onnx":
-                counts[entry.repository] = counts.get(entry.repository, 0) + 1
-        self.assertEqual(counts, UPSTREAM_ONNX)
+    def test_models_per_repository_and_family(self):
+        """Every family's models per repository are the literal table's (tests/expected_models.py)."""
+        built = expected_models.count((e.repository, e.variant.backend.value) for e in expand())
+        self.assertEqual(expected_models.mismatches(built, [b.value for b in Backend]), [])
 
-    def test_libtorch_models_per_repository(self):
-        counts = {}
-        for entry in expand():
-            if entry.variant.backend.value == "libtorch":
-                counts[entry.repository] = counts.get(entry.repository, 0) + 1
-        self.assertEqual(counts, LIBTORCH)
+    def test_a_family_removed_from_a_repository_fails(self):
+        """Dropping savedmodel from the multi-state repositories is caught, model by model."""
+        matrix = copy.deepcopy(load_matrix())
+        for repository in matrix["repositories"]:
+            if repository["name"] in expected_models.MULTI_STATE_REPOSITORIES:
+                repository["backends"].remove("savedmodel")
+        built = expected_models.count((e.repository, e.variant.backend.value) for e in expand(matrix))
+        self.assertEqual(expected_models.mismatches(built, ["savedmodel"]), [
+            f"{r}: savedmodel: 0 model(s) built, 8 expected (tests/expected_models.py)"
+            for r in sorted(expected_models.MULTI_STATE_REPOSITORIES)])
 
     def test_libtorch_strings_only_unbatched(self):
         names = sorted({e.variant.name for e in expand() if e.variant.backend.value == "libtorch"

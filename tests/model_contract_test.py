@@ -10,7 +10,9 @@ and `expected_output` are the one place that adjusts them per family
 per model"). Every step's OUTPUT and every state output (OUTPUT_STATE,
 OUTPUT_STATE_1, ...) is checked. Multi-state models also get the issue's
 worked example as literals and a test that states leak neither between
-pairs nor between interleaved sequences. The ONNX graphs themselves are
+pairs nor between interleaved sequences. How many models of the backend
+each repository holds, multi-state ones included, is the literal table of
+tests/expected_models.py, never a skip. The ONNX graphs themselves are
 checked by onnx_graph_test.py.
 """
 
@@ -24,10 +26,9 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
-from generators import matrix
 from generators.dtypes import family_info
 from generators.variant import Backend, DType, InitialState, Variant
-from tests import repo_location, triton_sim
+from tests import expected_models, repo_location, triton_sim
 
 BACKEND = os.environ.get("CONTRACT_BACKEND", "onnx")
 # The numpy dtype a client gets OUTPUT in (CONTRACT.md section 2: bool models carry int32).
@@ -192,6 +193,16 @@ class ContractTestCase(unittest.TestCase):
                 sim = self.drive(variant, path, steps)
                 if executions is not None:
                     self.assertEqual(sim.executions, executions(variant))
+
+
+class BuiltModelsTest(unittest.TestCase):
+    """The built repositories hold exactly the table's models of this backend."""
+
+    def test_models_per_repository(self):
+        """Per repository, as many BACKEND models as tests/expected_models.py gives (0: none)."""
+        built = expected_models.count((path.parent.name, variant.backend.value)
+                                      for variant, path in _load_models())
+        self.assertEqual(expected_models.mismatches(built, [BACKEND]), [])
 
 
 def _batched(v: Variant) -> bool:
@@ -368,15 +379,17 @@ class MultiStateContractTest(ContractTestCase):
     def multi_state_models(self, pairs=(2, 3)) -> List[Tuple[Variant, pathlib.Path]]:
         """The multi-state models of this backend with one of the given pair counts.
 
-        Skips when the matrix gives this backend no multi-state models at all;
-        fails when it does but the built repositories lack them.
+        How many multi-state models the backend has is the literal table's
+        (tests/expected_models.py), never the data under test: fewer (or
+        more) built ones fail, and so does a table count with none of the
+        asked pair counts among them.
         """
-        if not any(e.variant.backend.value == BACKEND and e.variant.multi_state
-                   for e in matrix.expand()):
-            self.skipTest(f"configs/matrix.json lists no multi-state {BACKEND} models")
-        models = [(v, p) for v, p in self.models
-                  if v.multi_state and len(v.state_pairs) in pairs]
-        self.assertTrue(models, f"no {BACKEND} model with {pairs} state pairs")
+        multi = [(v, p) for v, p in self.models if v.multi_state]
+        self.assertEqual(len(multi), expected_models.multi_state_count(BACKEND),
+                         f"multi-state {BACKEND} models built vs tests/expected_models.py")
+        models = [(v, p) for v, p in multi if len(v.state_pairs) in pairs]
+        if multi:
+            self.assertTrue(models, f"no {BACKEND} model with {pairs} state pairs")
         return models
 
     def test_rule_reproduces_the_worked_example(self):

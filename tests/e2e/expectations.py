@@ -7,8 +7,8 @@ section 7), never computed by the code under test. The families share them;
 string models (ONNX strings are identities; python and savedmodel strings are
 decimal running sums whose state starts empty, README "String states") and the
 numeric initial value (100 for a numeric file initial state, 0 otherwise).
-`tests/e2e/expectations_test.py` checks these tables against the contract's
-literals.
+`tests/e2e/families_test.py` (ExpectationsTest) checks these tables against
+the contract's literals.
 """
 
 import dataclasses

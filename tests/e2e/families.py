@@ -38,6 +38,11 @@ class Family:
         keeps_own_state: whether its models carry their running state
             themselves (the backend never hands OUTPUT_STATE back), so how
             Triton pairs states cannot touch them.
+        not_decimal: text the server's error holds when a summing string
+            model is sent a string that is no decimal integer ("x1"): the
+            python model's own message, the framework's parse error for
+            TensorFlow (StringToNumber) and TorchScript (int() on a str
+            fails in std::stoll). Required for STRINGS_SUM, empty otherwise.
     """
 
     backend: str
@@ -45,14 +50,26 @@ class Family:
     gpu_only: bool = False
     indexed_names: bool = False
     keeps_own_state: bool = False
+    not_decimal: str = ""
+
+    def __post_init__(self):
+        """A summing string family must say how its refusal reads; no other family may."""
+        if (self.strings == STRINGS_SUM) != bool(self.not_decimal):
+            raise ValueError(
+                f"Family(backend={self.backend!r}): not_decimal={self.not_decimal!r} with"
+                f" strings={self.strings!r}; give the text of the server's error for a"
+                f" non-decimal string exactly when strings is {STRINGS_SUM!r}")
 
 
 FAMILIES: Dict[str, Family] = {
     "onnx": Family(backend="onnxruntime", strings=STRINGS_IDENTITY),
-    "savedmodel": Family(backend="tensorflow", strings=STRINGS_SUM, keeps_own_state=True),
-    "python": Family(backend="python", strings=STRINGS_SUM, keeps_own_state=True),
+    "savedmodel": Family(backend="tensorflow", strings=STRINGS_SUM, keeps_own_state=True,
+                         not_decimal="StringToNumberOp could not correctly convert string"),
+    "python": Family(backend="python", strings=STRINGS_SUM, keeps_own_state=True,
+                     not_decimal="is not a decimal integer"),
     "plan": Family(backend="tensorrt", strings=STRINGS_NONE, gpu_only=True),
-    "libtorch": Family(backend="pytorch", strings=STRINGS_SUM, indexed_names=True),
+    "libtorch": Family(backend="pytorch", strings=STRINGS_SUM, indexed_names=True,
+                       not_decimal="stoll"),
 }
 
 

@@ -15,9 +15,13 @@ import tempfile
 import unittest
 
 from generators.variant import Backend
+from tests import expected_models
 from tests.e2e import expectations as exp
 from tests.e2e.families import (
     FAMILIES,
+    STRINGS_IDENTITY,
+    STRINGS_SUM,
+    Family,
     discover,
     family,
     format_discovery,
@@ -103,6 +107,24 @@ class DiscoveryTest(unittest.TestCase):
         with self.assertRaisesRegex(KeyError, "add one naming its Triton backend folder"):
             family("nosuchfamily")
 
+    def test_expected_table_names_known_families(self):
+        """The model-count table (tests/expected_models.py) speaks of this table's families only."""
+        named = {f for row in expected_models.EXPECTED_MODELS.values() for f in row}
+        self.assertEqual(named, set(FAMILIES))
+
+    def test_summing_families_name_their_refusal(self):
+        """A non-decimal string's refusal text: pinned for every summing family, so never ""."""
+        for name, row in FAMILIES.items():
+            with self.subTest(family=name):
+                self.assertEqual(bool(row.not_decimal), row.strings == STRINGS_SUM)
+        self.assertEqual(family("savedmodel").not_decimal,
+                         "StringToNumberOp could not correctly convert string")
+        self.assertEqual(family("libtorch").not_decimal, "stoll")
+        with self.assertRaisesRegex(ValueError, "not_decimal='' with strings='sum'"):
+            Family(backend="newframework", strings=STRINGS_SUM)
+        with self.assertRaisesRegex(ValueError, "not_decimal='x' with strings='identity'"):
+            Family(backend="newframework", strings=STRINGS_IDENTITY, not_decimal="x")
+
 
 class ExpectationsTest(unittest.TestCase):
     """The expectation tables against the contract's literals."""
@@ -170,6 +192,12 @@ class ExpectationsTest(unittest.TestCase):
                     self.assertEqual(outputs[0], right[table][0])
                     self.assertNotEqual(outputs[1], right[table][1])
         self.assertEqual(exp.MULTI_STATE_NAME_ORDER_BUG[2]["worked"][1], 14)  # issue 17: not 15
+
+    def test_the_module_cites_this_test(self):
+        """expectations.py names the file that checks its tables, and that file is this one."""
+        cited = "tests/e2e/families_test.py"
+        self.assertIn(cited, exp.__doc__)
+        self.assertTrue(pathlib.Path(__file__).as_posix().endswith(cited), __file__)
 
     def test_load_output(self):
         """Load run: step k of a sequence sending v is k * v (ONNX strings: v)."""

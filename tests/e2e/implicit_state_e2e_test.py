@@ -4,10 +4,10 @@ Which server runs and which families it tests is decided once
 (tests.e2e.served_repository.e2e_setup): the pinned nvidia-pytriton
 wheel's server (python backend only), or a Triton installation named by
 TRITON_HOME, or TRITON_SERVER and/or TRITON_BACKEND_DIR; E2E_FAMILIES
-narrows the families (each Bazel target names its own). `FamilyReportTest`
+narrows the families (each Bazel target names its own). `CoverageTest`
 prints which families are tested, which are not and why, and any backend
-folder the tests do not know; every family the repository holds must be
-accounted for.
+folder the tests do not know; the built tree must hold exactly the models
+of tests/expected_models.py's literal table for every tested family.
 
 For each repository of the built tree (tests.repo_location.implicit_repo;
 under Bazel, IMPLICIT_REPO) one test class starts the server on it, loads
@@ -22,7 +22,9 @@ tests.e2e.expectations, from CONTRACT.md section 3 and the upstream tests,
 differing by family only where the contract does (string models). Server
 logs go to $TEST_UNDECLARED_OUTPUTS_DIR when set; a failing class prints its
 server's log tail, and any error line in a log fails its class
-(tests.e2e.server_log).
+(tests.e2e.server_log). A repository that, by that table, holds no model
+of a tested family has no server to start: `load_tests` leaves its class
+out and `CoverageTest.test_report` names it.
 """
 
 import json
@@ -36,16 +38,19 @@ from tests.e2e import sequence_client as client
 from tests.e2e.expectations import Step, steps
 from tests.e2e.families import STRINGS_IDENTITY, STRINGS_SUM, family, format_discovery
 from tests.e2e.report import KNOWN_BUGS, WRONG_ANSWERS, TableTestResult
-from tests.e2e.served_repository import ServedRepository, built_root, e2e_setup
+from tests.e2e.served_repository import (
+    ServedRepository,
+    built_root,
+    e2e_setup,
+    holds_a_tested_family,
+)
+from tests.expected_models import EXPECTED_MODELS, expected, manifest_counts, mismatches
 
 # What Triton answers for requests the sequence batcher refuses.
 NO_CORRID = "must specify a non-zero or non-empty correlation ID"
 NO_START = "must specify the START flag on the first request of the sequence"
 BATCH_2 = "must specify batch-size 1 due to requirements of sequence batcher"
 STATE_OUTPUT = "unexpected inference output '{}'"
-# The python model's own message; the tensorflow and pytorch backends answer
-# with their framework's parse error, whose text these tests do not pin.
-NOT_DECIMAL = {"python": "is not a decimal integer"}
 # Families that must be tested (a NOT TESTED one fails): --config=real_backends sets it.
 REQUIRED_VAR = "E2E_REQUIRED_FAMILIES"
 LOAD_SEQUENCES = 64
@@ -140,8 +145,9 @@ class RepositoryChecks(ServedRepository):
                 with self.subTest(model=model.name, protocol=protocol):
                     start = client.infer(protocol, connection, model, 77, Step(first, start=True))
                     if rule == STRINGS_SUM:
-                        self.assert_refused(NOT_DECIMAL.get(model.family, ""), protocol, model, 77,
-                                            Step(bad))
+                        # Each summing family's own error text (families.py requires one).
+                        self.assert_refused(family(model.family).not_decimal, protocol, model,
+                                            77, Step(bad))
                         end = client.infer(protocol, connection, model, 77, Step(last, end=True))
                         self.assert_values(model, [start, end], (sum1, sum2))
                     else:
@@ -308,9 +314,9 @@ class MultiStateChecks(ServedRepository):
                     self.assert_multi(model, results[corrid], corrid)
 
     def test_state_outputs_are_not_outputs(self):
-        """Asking for a state output is Triton's "unexpected inference output" error."""
+        """Asking for any pair's state output, pair 0 included, is "unexpected inference output"."""
         for model in self.models:
-            for k in range(1, model.state_pairs):
+            for k in range(model.state_pairs):
                 state = model.state_output_name(k)
                 with self.subTest(model=model.name, output=state):
                     self.assert_refused(STATE_OUTPUT.format(state),
@@ -359,6 +365,10 @@ class CoverageTest(unittest.TestCase):
                             for folder in self.setup.installation.library_path)
         sys.stderr.write(f"\nserver: {self.setup.installation.source}{libraries}\n"
                          f"{format_discovery(self.setup.discovery)}\n")
+        for repository in sorted(EXPECTED_MODELS):
+            if not holds_a_tested_family(repository):
+                sys.stderr.write(f"repository {repository}: not served, no model of a tested"
+                                 " family in it (tests/expected_models.py)\n")
         for name, reason in self.setup.discovery.not_tested.items():
             with self.subTest(family=name):
                 self.skipTest(f"family {name} not tested: {reason}")
@@ -376,17 +386,40 @@ class CoverageTest(unittest.TestCase):
         self.assertEqual(missing, {}, f"{REQUIRED_VAR}={','.join(required)}: these families"
                          " were required but not tested")
 
-    def test_every_family_is_accounted_for(self):
-        """Each family the repository holds is tested or has a reason it is not."""
-        held = {e["variant"]["backend"] for e in self.entries}
-        self.assertEqual(held - set(self.setup.families()), set())
+    def test_built_tree_holds_the_expected_models(self):
+        """Every tested family: per repository, exactly tests/expected_models.py's count (0: none)."""
+        built = manifest_counts(self.entries)
+        self.assertEqual(mismatches(built, self.setup.discovery.tested), [])
 
     def test_every_tested_repository_has_a_class(self):
-        """A new repository with models of a tested family needs its own test class."""
-        built = {e["repository"] for e in self.entries
-                 if e["variant"]["backend"] in self.setup.discovery.tested}
+        """A repository the table gives models of a tested family needs its own test class."""
+        wanted = {repository for repository, _ in expected(self.setup.discovery.tested)}
         tested = {cls.REPOSITORY for cls in _served_classes() if cls.REPOSITORY}
-        self.assertEqual(built - tested, set())
+        self.assertEqual(wanted - tested, set())
+
+
+def load_tests(loader, tests, pattern):
+    """The module's tests, less the classes of repositories with nothing for this server.
+
+    Decided by the literal table (tests/expected_models.py) and the server's
+    backends, never by the built tree: a repository the table gives a model
+    of a tested family is always served, and its class asserts the counts.
+    """
+    del loader, pattern
+    kept = unittest.TestSuite()
+    for test in _flatten(tests):
+        repository = getattr(type(test), "REPOSITORY", None)
+        if repository is None or holds_a_tested_family(repository):
+            kept.addTest(test)
+    return kept
+
+
+def _flatten(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _flatten(item)
+        else:
+            yield item
 
 
 def _interrupt(signum, frame):

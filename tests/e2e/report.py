@@ -1,26 +1,33 @@
 """What the real-server checks found, per model and per family: the closing table.
 
 `ModelReport` is a `unittest` result mixin: it counts problems per model
-(a failing subTest names its model) and per test class (set-up, clean-up,
-the server-log check), the sequences each model was sent
-(tests.e2e.sequence_client.SEQUENCES_SENT) and the models a check found
-answering exactly as a known Triton bug predicts (`KNOWN_BUGS`, filled by
-the checks). `family_table` turns that into one row per family: models
-served, sequences, known-bug models, problems and the verdict, then the
-families not tested and why, and backend folders no family uses. Both
-`bazel test //tests:real_server_e2e_test` (at the end of its output) and
-`bazel run //tests:verify` print it.
+(a failing subTest names its model), per family (a failing subTest names
+its family) and per test class (set-up, clean-up, the server-log check),
+the sequences each model was sent (tests.e2e.sequence_client.SEQUENCES_SENT)
+and the models a check found answering exactly as a known Triton bug
+predicts (`KNOWN_BUGS`, filled by the checks). Every model a class tried to
+load is in `SERVED`, the ones that failed also in `NOT_LOADED`.
+`family_table` turns that into one row per family (tests.e2e.family_rows:
+models, loaded, checked, sequences, known-bug models, problems and the
+verdict, ok only when every model loaded and was sent a sequence and
+nothing failed), then the families not tested and why, and backend folders
+no family uses. Both `bazel test //tests:real_server_e2e_test` (at the end
+of its output) and `bazel run //tests:verify` print it.
 """
 
 import collections
+import dataclasses
 import re
 import unittest
 
 from tests.e2e import sequence_client
 from tests.e2e.families import FAMILIES
+from tests.e2e.family_rows import HEADER, FamilyRow
 
-# Test class name -> the models it served (filled by tests.e2e.served_repository).
+# Test class name -> the models it tried to load (filled by tests.e2e.served_repository).
 SERVED = {}
+# (test class, model name) -> why the model did not load.
+NOT_LOADED = {}
 # (test class, model name) -> the known Triton bug its answers matched exactly.
 KNOWN_BUGS = {}
 # model name -> answers that were not the contract's (a wrong value or a failed request).
@@ -40,6 +47,7 @@ class ModelReport:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_problems = collections.Counter()  # (class, model) -> count
+        self.family_problems = collections.Counter()  # (class, family) -> count
         self.class_problems = collections.Counter()  # class -> count outside a model
         self.messages = []
         self.sequences = {}  # (class, model) -> sequences sent
@@ -57,10 +65,20 @@ class ModelReport:
             self.stream.flush()
 
     def model_line(self, name, model, sent):
-        """One model's line: its sequences, problems and any known Triton bug."""
+        """One model's line: its sequences, problems and any known Triton bug.
+
+        ok only as the family rule has it: loaded, sent a sequence, no problem.
+        """
         problems = self.model_problems[(name, model.name)]
         bug = KNOWN_BUGS.get((name, model.name))
-        verdict = "FAIL" if problems else f"KNOWN TRITON BUG: {bug}" if bug else "ok"
+        if (name, model.name) in NOT_LOADED:
+            verdict = "FAIL (did not load)"
+        elif problems:
+            verdict = "FAIL"
+        elif not sent:
+            verdict = "FAIL (sent no sequence)"
+        else:
+            verdict = f"KNOWN TRITON BUG: {bug}" if bug else "ok"
         return (f"  [{model.family}] {model.repository}/{model.name}: {sent} sequences,"
                 f" {problems} problem(s): {verdict}\n")
 
@@ -76,17 +94,19 @@ class ModelReport:
         self._flush()
         super().stopTestRun()
 
-    def _record(self, test, err, model=None):
+    def _record(self, test, err, model=None, family=None):
         name = type(test).__name__
         if isinstance(test, unittest.suite._ErrorHolder):  # setUpClass / class cleanup
             match = _CLASS.search(test.description)
             name = match.group(1) if match else test.description
         if model:
             self.model_problems[(name, model)] += 1
+        elif family:
+            self.family_problems[(name, family)] += 1
         else:
             self.class_problems[name] += 1
         text = self._exc_info_to_string(err, test).strip().splitlines()
-        self.messages.append(f"{name} {model or test}: {text[-1] if text else ''}")
+        self.messages.append(f"{name} {model or family or test}: {text[-1] if text else ''}")
 
     def addError(self, test, err):  # noqa: N802 - unittest's name
         super().addError(test, err)
@@ -99,7 +119,34 @@ class ModelReport:
     def addSubTest(self, test, subtest, err):  # noqa: N802 - unittest's name
         super().addSubTest(test, subtest, err)
         if err is not None and not issubclass(err[0], unittest.SkipTest):
-            self._record(test, err, subtest.params.get("model"))
+            self._record(test, err, subtest.params.get("model"), subtest.params.get("family"))
+
+
+def _family_rows(result, discovery):
+    """A FamilyRow per tested family and per family a class served; and the unattributed problems."""
+    rows = {f: FamilyRow(f, FAMILIES[f].backend) for f in discovery.tested}
+
+    def add(fam, **counts):
+        row = rows.get(fam) or FamilyRow(fam, FAMILIES[fam].backend)
+        rows[fam] = dataclasses.replace(
+            row, **{k: getattr(row, k) + v for k, v in counts.items()})
+
+    for name, models in SERVED.items():
+        for model in models:
+            sent = result.sequences.get((name, model), 0)
+            problems = result.model_problems[(name, model.name)]
+            add(model.family, models=1, loaded=int((name, model.name) not in NOT_LOADED),
+                checked=int(sent > 0), sequences=sent, problems=problems,
+                known_bug=int((name, model.name) in KNOWN_BUGS and not problems))
+    for (_, fam), count in result.family_problems.items():
+        add(fam, problems=count)
+    unattributed = 0
+    for name, count in result.class_problems.items():
+        families = {m.family for m in SERVED.get(name, [])}
+        for fam in families:
+            add(fam, problems=count)
+        unattributed += 0 if families else count
+    return rows, unattributed
 
 
 def family_table(result, discovery):
@@ -109,42 +156,21 @@ def family_table(result, discovery):
         result: a finished `ModelReport` result.
         discovery: the tests.e2e.families.Discovery the run tested.
     """
-    rows = {f: [0, 0, 0, 0] for f in discovery.tested}  # models, sequences, known bug, problems
-    for name, models in SERVED.items():
-        for model in models:
-            row = rows.setdefault(model.family, [0, 0, 0, 0])
-            row[0] += 1
-            row[1] += result.sequences.get((name, model), 0)
-            problems = result.model_problems[(name, model.name)]
-            row[2] += 1 if (name, model.name) in KNOWN_BUGS and not problems else 0
-            row[3] += problems
-    unattributed = 0
-    for name, count in result.class_problems.items():
-        families = {m.family for m in SERVED.get(name, [])}
-        for fam in families:
-            rows[fam][3] += count
-        unattributed += 0 if families else count
-    lines = [f"{'family':<12} {'backend':<12} {'models served':>13} {'sequences':>10}"
-             f" {'known bug':>9} {'problems':>8}  result"]
-    for fam, (models, sequences, known, problems) in sorted(rows.items()):
-        verdict = "FAIL" if problems or not models else "ok"
-        if known and verdict == "ok":
-            verdict += f" ({known} model(s) answer as a KNOWN TRITON BUG predicts)"
-        lines.append(f"{fam:<12} {FAMILIES[fam].backend:<12} {models:>13} {sequences:>10}"
-                     f" {known:>9} {problems:>8}  {verdict}{'' if models else ' (no model served)'}")
+    rows, unattributed = _family_rows(result, discovery)
+    lines = [HEADER] + [row.line() for _, row in sorted(rows.items())]
+    dashes = " ".join(f"{'-':>{width}}" for width in (6, 6, 7, 9, 9, 8))
     for fam, why in discovery.not_tested.items():
-        lines.append(f"{fam:<12} {FAMILIES[fam].backend:<12} {'-':>13} {'-':>10} {'-':>9}"
-                     f" {'-':>8}  NOT TESTED: {why}")
+        lines.append(f"{fam:<12} {FAMILIES[fam].backend:<12} {dashes}  NOT TESTED: {why}")
     for folder in discovery.unknown:
-        lines.append(f"{'?':<12} {folder:<12} {'-':>13} {'-':>10} {'-':>9} {'-':>8}  UNKNOWN"
-                     " backend folder: no family of this project is served by it; not verified")
+        lines.append(f"{'?':<12} {folder:<12} {dashes}  UNKNOWN backend folder: no family of"
+                     " this project is served by it; not verified")
     if unattributed:
-        lines.append(f"{'(suite)':<12} {'':<12} {'':>13} {'':>10} {'':>9} {unattributed:>8}  FAIL")
+        lines.append(f"{'(suite)':<12} {'':<12} {unattributed:>50}  FAIL")
     for (name, model_name), bug in sorted(KNOWN_BUGS.items()):
         if not result.model_problems[(name, model_name)]:
             lines.append(f"  {name} {model_name}: KNOWN TRITON BUG: {bug}")
-    failed = not result.wasSuccessful() or not rows or any(
-        r[3] or not r[0] for r in rows.values())
+    failed = (not result.wasSuccessful() or not rows or unattributed > 0
+              or any(row.reasons() for row in rows.values()))
     return lines, failed
 
 

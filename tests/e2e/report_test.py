@@ -1,14 +1,21 @@
 """Unit tests of tests/e2e/report.py: the per-model verdicts and the closing table.
 
-No server: a `ModelReport` result is fed hand-made test outcomes for models
-of two families, one of which answered as a known Triton bug predicts.
+No server: a `ModelReport` result is fed hand-made test outcomes and
+sequence counts for models of two families, one of which answered as a
+known Triton bug predicts. A family is ok only when every model of it
+loaded and was sent a sequence and nothing failed; the rows are read back
+by tests/e2e/family_rows.py, the script CI runs on the test log, which must
+reach the same verdict.
 """
 
+import contextlib
 import io
+import pathlib
 import sys
+import tempfile
 import unittest
 
-from tests.e2e import report
+from tests.e2e import family_rows, report, sequence_client
 from tests.e2e.families import Discovery
 from tests.e2e.sequence_client import ModelInfo
 
@@ -19,6 +26,9 @@ ONNX_BUG = ModelInfo(name="onnx_sequence_int32_states2", dtype="int32", batched=
                      family="onnx", repository="order")
 PYTHON_BAD = ModelInfo(name="python_sequence_int32_states2", dtype="int32", batched=True,
                        family="python", repository="order")
+ONNX_UNLOADED = ModelInfo(name="onnx_sequence_float32", dtype="float32", batched=True,
+                          family="onnx", repository="r")
+ONLY_ONNX = Discovery("b", False, ("onnx",), {}, ())
 
 
 class Result(report.ModelReport, unittest.TestResult):
@@ -42,61 +52,130 @@ class ReportTest(unittest.TestCase):
     """Known-bug models are counted apart from ok and from problems."""
 
     def setUp(self):
-        saved = (dict(report.SERVED), dict(report.KNOWN_BUGS), report.WRONG_ANSWERS.copy())
-        self.addCleanup(self._restore, saved)
-        report.SERVED.clear()
-        report.KNOWN_BUGS.clear()
-        report.WRONG_ANSWERS.clear()
+        tables = (report.SERVED, report.KNOWN_BUGS, report.NOT_LOADED, report.WRONG_ANSWERS,
+                  sequence_client.SEQUENCES_SENT)
+        saved = [table.copy() for table in tables]
+        self.addCleanup(self._restore, tables, saved)
+        for table in tables:
+            table.clear()
         report.SERVED["Case"] = [ONNX_OK, ONNX_BUG, PYTHON_BAD]
         report.KNOWN_BUGS[("Case", ONNX_BUG.name)] = BUG
         report.KNOWN_BUGS[("Case", PYTHON_BAD.name)] = BUG  # a bug answer, but also a failure
-        self.result = Result()
-        test = Case()
-        self.result.startTest(test)
-        try:
-            raise AssertionError("python_sequence_int32_states2 step 1: got 14, want 15")
-        except AssertionError:
-            self.result.addSubTest(test, _Sub(test, PYTHON_BAD.name), sys.exc_info())
-        self.result.stopTest(test)
-        self.result.stopTestRun()
+        self.result = self.run_case({ONNX_OK: 2, ONNX_BUG: 1, PYTHON_BAD: 1},
+                                    model_failures=[PYTHON_BAD.name])
         self.discovery = Discovery("backends", False, ("onnx", "python"),
                                    {"plan": "needs a GPU"}, ())
 
     @staticmethod
-    def _restore(saved):
-        for target, value in zip((report.SERVED, report.KNOWN_BUGS), saved[:2], strict=True):
-            target.clear()
-            target.update(value)
-        report.WRONG_ANSWERS.clear()
-        report.WRONG_ANSWERS.update(saved[2])
+    def run_case(sent, model_failures=(), family_failures=()):
+        """A finished result of one class `Case`: `sent` model -> sequences, then failing subtests."""
+        result = Result()
+        test = Case()
+        result.startTest(test)
+        for model, count in sent.items():
+            sequence_client.SEQUENCES_SENT[model.name] += count
+        for key, value in [("model", m) for m in model_failures] + [
+                ("family", f) for f in family_failures]:
+            try:
+                raise AssertionError(f"{value}: got 14, want 15")
+            except AssertionError:
+                result.addSubTest(test, _Sub(test, **{key: value}), sys.exc_info())
+        result.stopTest(test)
+        result.stopTestRun()
+        return result
+
+    @staticmethod
+    def _restore(tables, saved):
+        for table, value in zip(tables, saved, strict=True):
+            table.clear()
+            table.update(value)
 
     def test_model_lines(self):
         """Each model's verdict: ok, KNOWN TRITON BUG, or FAIL (a failure wins over a bug)."""
         lines = self.result.stream.getvalue().splitlines()
         self.assertEqual(lines, [
-            "  [onnx] r/onnx_sequence_int32: 0 sequences, 0 problem(s): ok",
-            f"  [onnx] order/onnx_sequence_int32_states2: 0 sequences, 0 problem(s):"
+            "  [onnx] r/onnx_sequence_int32: 2 sequences, 0 problem(s): ok",
+            f"  [onnx] order/onnx_sequence_int32_states2: 1 sequences, 0 problem(s):"
             f" KNOWN TRITON BUG: {BUG}",
-            "  [python] order/python_sequence_int32_states2: 0 sequences, 1 problem(s): FAIL",
+            "  [python] order/python_sequence_int32_states2: 1 sequences, 1 problem(s): FAIL",
         ])
 
     def test_family_table(self):
-        """onnx: 2 served, 1 known bug, ok; python: 1 problem, FAIL; plan not tested."""
+        """onnx: 2 models, all loaded and checked, 1 known bug, ok; python: FAIL; plan not tested."""
         lines, failed = report.family_table(self.result, self.discovery)
         self.assertTrue(failed)
-        self.assertRegex(lines[1], r"^onnx +onnxruntime +2 +0 +1 +0  ok \(1 model\(s\) answer as a"
-                                   r" KNOWN TRITON BUG predicts\)$")
-        self.assertRegex(lines[2], r"^python +python +1 +0 +0 +1  FAIL$")
+        self.assertEqual(lines[0].split(), ["family", "backend", "models", "loaded", "checked",
+                                            "sequences", "known", "bug", "problems", "result"])
+        self.assertRegex(lines[1], r"^onnx +onnxruntime +2 +2 +2 +3 +1 +0  ok \(1 model\(s\)"
+                                   r" answer as a KNOWN TRITON BUG predicts\)$")
+        self.assertRegex(lines[2], r"^python +python +1 +1 +1 +1 +0 +1  FAIL \(1 problem\(s\)\)$")
         self.assertRegex(lines[3], r"^plan +tensorrt .* NOT TESTED: needs a GPU$")
         self.assertEqual(lines[4:], [f"  Case {ONNX_BUG.name}: KNOWN TRITON BUG: {BUG}"])
+        self.assertEqual(family_rows.not_ok("\n".join(lines), ["onnx"]), [])
+        self.assertEqual(family_rows.not_ok("\n".join(lines), ["python", "plan"]), [
+            "python: FAIL (1 problem(s))",
+            "plan: no row of numbers in the per-family table (NOT TESTED?)"])
 
     def test_a_known_bug_alone_does_not_fail(self):
         """Without the python failure the run passes, the bug still counted."""
-        result = Result()
-        result.stopTestRun()
         report.SERVED["Case"] = [ONNX_OK, ONNX_BUG]
-        lines, failed = report.family_table(result, Discovery("b", False, ("onnx",), {}, ()))
+        result = self.run_case({ONNX_OK: 1, ONNX_BUG: 1})
+        lines, failed = report.family_table(result, ONLY_ONNX)
         self.assertFalse(failed, lines)
+
+    def test_a_model_that_did_not_load_fails_its_family(self):
+        """A load failure counts in the row even with no problem recorded: not ok, nor in CI."""
+        report.SERVED["Case"] = [ONNX_OK, ONNX_UNLOADED]
+        report.NOT_LOADED[("Case", ONNX_UNLOADED.name)] = "failed to load"
+        result = self.run_case({ONNX_OK: 3})
+        self.assertEqual(result.stream.getvalue().splitlines()[1],
+                         "  [onnx] r/onnx_sequence_float32: 0 sequences, 0 problem(s):"
+                         " FAIL (did not load)")
+        lines, failed = report.family_table(result, ONLY_ONNX)
+        self.assertTrue(failed)
+        self.assertRegex(lines[1], r"^onnx +onnxruntime +2 +1 +1 +3 +0 +0"
+                                   r"  FAIL \(1 not loaded, 1 sent no sequence\)$")
+        self.assertEqual(self.ci_check(lines, "onnx"),
+                         (1, "family not ok: onnx: FAIL (1 not loaded, 1 sent no sequence)\n"))
+
+    def test_a_model_sent_no_sequence_fails_its_family(self):
+        """Every model must have been sent a sequence: nothing checked is not ok."""
+        report.SERVED["Case"] = [ONNX_OK, ONNX_BUG]
+        result = self.run_case({ONNX_OK: 1})
+        lines, failed = report.family_table(result, ONLY_ONNX)
+        self.assertTrue(failed)
+        self.assertRegex(lines[1], r"^onnx +onnxruntime +2 +2 +1 +1 +1 +0"
+                                   r"  FAIL \(1 sent no sequence\)$")
+
+    def test_a_family_subtest_counts_for_that_family_only(self):
+        """A failing subTest(family=...) (e.g. a wrong model count) fails that row, not others."""
+        report.SERVED["Case"] = [ONNX_OK, PYTHON_BAD]
+        result = self.run_case({ONNX_OK: 1, PYTHON_BAD: 1}, family_failures=["python"])
+        lines, failed = report.family_table(result, Discovery("b", False, ("onnx", "python"), {}, ()))
+        self.assertTrue(failed)
+        self.assertRegex(lines[1], r"^onnx +onnxruntime +1 +1 +1 +1 +0 +0  ok$")
+        self.assertRegex(lines[2], r"^python +python +1 +1 +1 +1 +1 +1  FAIL \(1 problem\(s\)\)$")
+
+    def test_ci_rejects_a_row_whose_verdict_disagrees(self):
+        """A row printed ok over numbers that are not (the old table's `0  ok`) fails CI's check."""
+        ok = family_rows.FamilyRow("onnx", "onnxruntime", 2, 2, 2, 5).line()
+        self.assertEqual(self.ci_check([ok], "onnx"), (0, ""))
+        forged = family_rows.FamilyRow("onnx", "onnxruntime", 2, 1, 1, 5).line()
+        forged = forged[:forged.index("  FAIL")] + "  ok"
+        self.assertEqual(self.ci_check([forged], "onnx"), (1, (
+            "family not ok: onnx: printed 'ok', but its numbers give"
+            " 'FAIL (1 not loaded, 1 sent no sequence)'\n")))
+
+    @staticmethod
+    def ci_check(lines, *families):
+        """family_rows.main on a log holding `lines`, as .ci/run runs it: (status, stdout)."""
+        with tempfile.TemporaryDirectory() as scratch:
+            log = pathlib.Path(scratch) / "test.log"
+            log.write_text("\n".join(["real-server e2e, per family:", *lines, ""]))
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                status = family_rows.main([str(log), *families])
+        return status, out.getvalue()
 
     def test_summary_line(self):
         """The machine-readable line tools/soak_e2e.py reads."""
@@ -106,11 +185,11 @@ class ReportTest(unittest.TestCase):
 
 
 class _Sub:
-    """A subtest as unittest hands it to addSubTest: its params name the model."""
+    """A subtest as unittest hands it to addSubTest: its params name a model or a family."""
 
-    def __init__(self, test, model):
+    def __init__(self, test, **params):
         self.test_case = test
-        self.params = {"model": model}
+        self.params = params
 
 
 if __name__ == "__main__":

@@ -9,11 +9,16 @@ tests (tests.e2e.families.discover; E2E_FAMILIES, comma-separated, narrows
 them). `setUpClass` starts the server on a private copy of the repository
 (KIND_GPU served as KIND_CPU without a GPU, said on stderr), loads every
 model of the tested families the manifest lists there and opens an HTTP and
-a gRPC connection; a repository holding none of them is skipped with the
-reason. The class cleanup stops the server, prints the server log's tail
-when a test of the class failed, and fails the class when the log holds an
-error line (tests.e2e.server_log). It also holds the assertions every e2e
-check shares.
+a gRPC connection. How many models of each tested family the repository
+must hold is the literal table of tests/expected_models.py, asserted per
+family by `test_holds_the_expected_models` (a zero there is asserted too);
+`holds_a_tested_family` says from that table alone whether a repository
+has anything for this server to test. Every model tried is reported
+(tests.e2e.report.SERVED), the ones that did not load as such
+(report.NOT_LOADED). The class cleanup stops the server, prints the server
+log's tail when a test of the class failed, and fails the class when the
+server did not exit with status 0 or its log holds an error line
+(tests.e2e.server_log). It also holds the assertions every e2e check shares.
 """
 
 import atexit
@@ -25,7 +30,6 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import unittest
 
 import numpy as np
 from tritonclient.utils import InferenceServerException
@@ -36,6 +40,7 @@ from tests.e2e.families import FAMILIES, Discovery, discover
 from tests.e2e.installation import Installation, from_environment, has_gpu
 from tests.e2e.server_log import check_server_log
 from tests.e2e.triton_server import TritonServer, pinned_paths, python_backend_directory
+from tests.expected_models import in_repository
 from tests.repo_location import implicit_repo
 
 FAMILIES_VAR = "E2E_FAMILIES"
@@ -47,10 +52,6 @@ class E2ESetup:
 
     installation: Installation
     discovery: Discovery
-
-    def families(self):
-        """The families whose models the repository must hold (tested or not)."""
-        return tuple(self.discovery.tested) + tuple(self.discovery.not_tested)
 
 
 def _scratch_folder():
@@ -105,6 +106,11 @@ def built_root():
     return implicit_repo(backends=tuple(e2e_setup().discovery.tested) or ("python",))
 
 
+def holds_a_tested_family(repository):
+    """Whether tests/expected_models.py gives `repository` a model of a family this server tests."""
+    return bool(in_repository(repository, e2e_setup().discovery.tested))
+
+
 def _problems(result):
     return 0 if result is None else len(result.failures) + len(result.errors)
 
@@ -120,13 +126,12 @@ class ServedRepository:
         """Start a server on the repository and load its models of the tested families."""
         setup = e2e_setup()
         root = built_root()
-        present = repository_models(root, cls.REPOSITORY)
-        cls.models = [m for m in present if m.family in setup.discovery.tested]
-        if not cls.models:
-            held = sorted({m.family for m in present})
-            raise unittest.SkipTest(
-                f"{cls.REPOSITORY}: no model of a tested family"
-                f" ({', '.join(setup.discovery.tested) or 'none'}); it holds {held or 'none'}")
+        cls.models = [m for m in repository_models(root, cls.REPOSITORY)
+                      if m.family in setup.discovery.tested]
+        cls.load_failures = {}
+        # Reported before anything can fail, so a server that never starts
+        # still shows these models, unchecked, in the family table.
+        report.SERVED[cls.__name__] = list(cls.models)
         cls.server = TritonServer(root / cls.REPOSITORY, label=cls.__name__,
                                   installation=setup.installation,
                                   cpu_only=not setup.discovery.gpu)
@@ -137,15 +142,14 @@ class ServedRepository:
                              f" KIND_CPU: {cls.server.cpu_rewritten} config(s) of {cls.REPOSITORY}"
                              " rewritten in the server's private copy\n")
         loader = client.connect("http", cls.server.http_url)
-        cls.load_failures = {}
         for model in cls.models:
             try:
                 loader.load_model(model.name)
             except InferenceServerException as err:
                 cls.load_failures[model.name] = err.message()
+                report.NOT_LOADED[(cls.__name__, model.name)] = err.message()
         loader.close()
         cls.models = [m for m in cls.models if m.name not in cls.load_failures]
-        report.SERVED[cls.__name__] = list(cls.models)
         cls.connections = {p: client.connect(p, url) for p, url in cls._urls().items()}
 
     @classmethod
@@ -154,14 +158,24 @@ class ServedRepository:
 
     @classmethod
     def _stop_server(cls):
+        """Stop the server; fail on an exit status other than 0 or an error line in its log.
+
+        A crash while shutting down (a signal, a non-zero status) or a hang
+        that ends in SIGKILL is a failure of the class like any other.
+        """
         for connection in getattr(cls, "connections", {}).values():
             connection.close()
-        cls.server.stop()
-        if cls.failed:
-            sys.stderr.write(f"\n{cls.__name__} failed; tritonserver log"
+        status = cls.server.stop()
+        clean = status in (0, None)  # None: the server never started (set-up failed already)
+        if cls.failed or not clean:
+            sys.stderr.write(f"\n{cls.__name__}: tritonserver exited with {status}; log"
                              f" {cls.server.log_path} ends:\n{cls.server.log_tail()}\n")
         if cls.server.log_path.exists():  # absent only when the server never ran
             check_server_log(cls.server.log_path)
+        if not clean:
+            raise AssertionError(
+                f"{cls.__name__}: tritonserver exited with status {status} when stopped"
+                f" (SIGTERM, then SIGKILL after a hang); a clean shutdown exits 0")
 
     def run(self, result=None):
         """Run the test and remember whether it failed (to print the log)."""
@@ -170,6 +184,16 @@ class ServedRepository:
         if _problems(result) > before:
             type(self).failed = True
         return result
+
+    def test_holds_the_expected_models(self):
+        """Each tested family has as many models here as tests/expected_models.py gives (0: none)."""
+        tested = e2e_setup().discovery.tested
+        want = in_repository(self.REPOSITORY, tested)
+        held = report.SERVED[type(self).__name__]
+        for name in sorted(set(want) | {m.family for m in held}):
+            with self.subTest(family=name):
+                self.assertEqual(sum(m.family == name for m in held), want.get(name, 0),
+                                 f"{self.REPOSITORY}: {name} models built vs expected")
 
     def test_every_model_loads(self):
         """Every model of a tested family in the repository loads."""

@@ -15,7 +15,9 @@ and/or `--backend-dir`; with none, the pinned nvidia-pytriton wheel's
 serving a folder with tensorflow/ or pytorch/ gets those frameworks'
 libraries from the project's own environments.
 Prints a line per model as its repository finishes, then a table per family
-(models served, sequences checked, problems), the families not tested and
+(models, how many loaded, how many were sent a sequence, sequences, known-bug
+models, problems; ok only when every model loaded and was sent a sequence
+and nothing failed, tests.e2e.family_rows), the families not tested and
 why, and any backend folder the checks do not know. Exits 1 on any problem
 or when no family could be tested, 2 on bad arguments.
 """
