@@ -51,6 +51,7 @@ from tensorflow.core.protobuf import fingerprint_pb2, saved_model_pb2
 from tensorflow.python.saved_model import signature_serialization
 from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
+from generators.backends.savedmodel import quiet_device_init
 from generators.build_options import BuildOptions
 from generators.dtypes import dtype_info, family_info
 from generators.errors import GeneratorError
@@ -399,6 +400,7 @@ def write_model(variant: Variant, options: BuildOptions, version_dir: pathlib.Pa
         version_dir: existing, empty version directory (`<model>/1`).
     """
     del options  # ONNX-only options
+    quiet_device_init.init_devices()  # before any op: no cuInit line where CUDA is absent
     export_dir = version_dir / MODEL_DIR
     model = SequenceModel(variant)
     tf.saved_model.save(model, str(export_dir), signatures={SIGNATURE_KEY: model.serve})
