@@ -7,7 +7,7 @@ refuses to load such a model), or an opset older than an operator our ONNX
 graphs use (onnx's operator registry, `onnx.defs`, says since when each
 exists) raises `OptionError` before anything is written. The Bazel
 generator, the standalone CLI and the Python API all make their options
-here. Which Triton release accepts which versions: README.md.
+here. Which Triton release accepts which versions: docs/models.md, "ONNX versions".
 """
 
 import dataclasses

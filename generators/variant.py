@@ -86,7 +86,7 @@ STATE_OUTPUT = "OUTPUT_STATE"
 # Tensor names a state pair may not take: the data tensors and the controls.
 RESERVED_TENSOR_NAMES = frozenset({"INPUT", "OUTPUT", "START", "END", "READY", "CORRID"})
 _TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Several state pairs are defined for these dtypes only (README, "Several states").
+# Several state pairs are defined for these dtypes only (docs/models.md, "Several states").
 MULTI_STATE_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
 
 
@@ -246,7 +246,7 @@ class Variant:
         Released Triton core pairs an output state with the input state at
         its position in sorted name order (server issue 8586), so such a
         model's states are exchanged between requests on a backend that
-        hands state back (README, "Several states").
+        hands state back (docs/models.md, "Several states").
         """
         inputs = sorted(pair.input for pair in self.state_pairs)
         outputs = sorted(pair.output for pair in self.state_pairs)

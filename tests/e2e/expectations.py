@@ -5,7 +5,7 @@ hand from CONTRACT.md section 3 and the upstream QA clients (reference
 section 7), never computed by the code under test. The families share them;
 `expected_outputs` applies the only places the contract lets families differ:
 string models (ONNX strings are identities; python and savedmodel strings are
-decimal running sums whose state starts empty, README "String states") and the
+decimal running sums whose state starts empty, docs/models.md "String states") and the
 numeric initial value (100 for a numeric file initial state, 0 otherwise).
 `tests/e2e/families_test.py` (ExpectationsTest) checks these tables against
 the contract's literals.
@@ -59,7 +59,7 @@ NOT_DECIMAL_SEQUENCE = ((1, "x1", 2), (1, None, 3))
 # Numeric file initial state (CONTRACT.md section 1: int32 100, as upstream's harness).
 FILE_INITIAL_VALUE = 100
 
-# Several state pairs (README "Several states"): pair k's state is (k + 1) *
+# Several state pairs (docs/models.md "Several states"): pair k's state is (k + 1) *
 # running sum + initial_k (file: 100 * (k + 1)), OUTPUT the sum over k of
 # (k + 1) times it. Values 1, 2, 3, 4 ...
 MULTI_WORKED = (1, 2, 3, 4)

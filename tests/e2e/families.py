@@ -3,11 +3,11 @@
 `FAMILIES` is the one table: model family (the model-name prefix,
 generators.variant.Backend) -> the folder Triton loads it from under its
 `--backend-directory` (`<triton>/backends/<folder>/`) and the contract rules
-where the families differ (CONTRACT.md section 3, README "String states").
+where the families differ (CONTRACT.md section 3, docs/models.md "String states").
 Adding a family is one entry. `tensor_name` applies a family's tensor
 naming rule: Triton's pytorch backend binds tensors by a `__<position>`
 suffix (ENVIRONMENT.md: INPUT__0, OUTPUT__0, OUTPUT_STATE__1; a further state
-pair k takes OUTPUT_STATE_<k>__<1+k>, README "libtorch models").
+pair k takes OUTPUT_STATE_<k>__<1+k>, docs/models.md "libtorch models").
 
 `discover` reads a server's backend folder and says, for every family of
 this project, whether it is tested or why not (backend folder absent, GPU

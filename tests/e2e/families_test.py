@@ -2,8 +2,8 @@
 
 Discovery runs on hand-made backend folders (python/ only, python/ plus an
 unknown foo/, NVIDIA's container set). The expectation tables are checked
-against the literals CONTRACT.md section 3 and README "Model contract",
-"String states" and "Several states" print, typed here by hand: the
+against the literals CONTRACT.md section 3 and docs/models.md "Model
+contract", "String states" and "Several states" print, typed here by hand: the
 worked sequence 1, 2, 3, 4 -> 1, 3, 6, 10 (file 100: 101 .. 110; ONNX
 strings "1".."4"; python/savedmodel strings sum from empty) and the
 multi-state worked examples. The installation tests cover the KIND_GPU ->
@@ -167,7 +167,7 @@ class ExpectationsTest(unittest.TestCase):
         self.assertEqual(exp.SIMPLE[1][-1], 45)
 
     def test_multi_state_worked_examples(self):
-        """README "Several states": 2 pairs 5, 15, 30, 50 (file 505 .. 550); 3 pairs 14 .. 140."""
+        """docs/models.md "Several states": 2 pairs 5, 15, 30, 50 (file 505 .. 550); 3 pairs 14 .. 140."""
         table = exp.MULTI_STATE_EXPECTED
         self.assertEqual(table["none"][2]["worked"], (5, 15, 30, 50))
         self.assertEqual(table["file"][2]["worked"], (505, 515, 530, 550))

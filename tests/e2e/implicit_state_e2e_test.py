@@ -170,8 +170,8 @@ class VariableShapeChecks:
         Triton must keep the widths apart (it batches only equal INPUT
         shapes), but as released it also batches a sequence's first step
         (state width 1) with another's later step (state width 2), which no
-        model can answer right (README, "Triton batches differently shaped
-        states"); the lockstep keeps such executions out of this check.
+        model can answer right (docs/verification.md, "Triton batches differently
+        shaped states"); the lockstep keeps such executions out of this check.
         """
         self.check_parallel(exp.FULL_BATCH, exp.RAGGED_WIDTHS, lockstep=True)
 

@@ -165,8 +165,8 @@ def stream_sequences(url, model, sequences, lockstep=False):
             execution holds two sequences at different steps. Ragged
             variable-shape sequences need it on Triton as released: core
             batches equal client shapes without comparing implicit states,
-            whose shape grows after the first step (README, "Triton batches
-            differently shaped states"; tests/e2e/ragged_state_repro.py).
+            whose shape grows after the first step (docs/verification.md, "Triton
+            batches differently shaped states"; tests/e2e/ragged_state_repro.py).
 
     Returns:
         corrid -> list of OUTPUT arrays (or the error of a failed request).

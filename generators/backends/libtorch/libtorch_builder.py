@@ -18,7 +18,7 @@ Arithmetic (CONTRACT.md section 3), pair k with state S_k:
   output the decimal text of the sum, as upstream's QA clients expect for
   libtorch (they compare int(output) with the running sum).
 OUTPUT is new_0 for one pair; with several, sum over k of (k + 1) * new_k
-(`WeightedStates`; README, "Several states").
+(`WeightedStates`; docs/models.md, "Several states").
 
 `torch.jit.save` is not reproducible by itself; `deterministic_archive`
 rewrites its zip so the bytes are a function of the module alone.

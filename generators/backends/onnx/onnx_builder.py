@@ -14,7 +14,7 @@ Arithmetic (CONTRACT.md section 3), with S = INPUT_STATE:
 With several state pairs, pair k computes the same with (k + 1) * INPUT in
 place of INPUT, returns it as its own state output, and OUTPUT is the sum
 over the pairs of (k + 1) times each, so a model whose states Triton swapped
-answers differently (README, "Several states").
+answers differently (docs/models.md, "Several states").
 """
 
 import functools
