@@ -47,7 +47,7 @@ class RuffTest(unittest.TestCase):
     def test_ruff_clean(self):
         # Empty files are the __init__.py stubs Bazel adds to runfiles.
         sources = sorted(
-            str(p.relative_to(_ROOT)) for d in ("generators", "tests", "tools")
+            str(p.relative_to(_ROOT)) for d in ("generators", "tests", "third_party", "tools")
             for p in (_ROOT / d).rglob("*.py") if p.stat().st_size
         )
         self.assertGreater(len(sources), 20, "lint found too few sources; check the data deps")

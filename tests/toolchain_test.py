@@ -97,20 +97,30 @@ class ToolchainTest(unittest.TestCase):
 
     def test_runs_in_the_named_environment(self):
         self.assertTrue(ENV and LOCKS, "PYTHON_ENV and PYTHON_LOCKS must be set by the BUILD file")
-        launcher = _runfile(f"python_{ENV}/python3")
-        self.assertEqual(pathlib.Path(sys.prefix).resolve(), launcher.resolve().parent / "env",
-                         f"this test is not running in the {ENV} environment")
+        launcher = _runfile(f"python_{ENV}/python3").read_text()
+        (digest,) = re.findall(r"^# environment: ([0-9a-f]{64})$", launcher, re.MULTILINE)
+        self.assertEqual(pathlib.Path(sys.prefix).name, digest,
+                         f"this test is not running in the {ENV} environment's store entry")
+        self.assertTrue((pathlib.Path(sys.prefix) / ".complete").is_file(),
+                        "running in an environment that was never marked complete")
 
     def test_no_host_or_user_site_packages(self):
         self.assertFalse(site.ENABLE_USER_SITE)
         self.assertNotEqual(sys.prefix, sys.base_prefix, "not running in the hermetic venv")
+        # A composed environment (cli) reaches its components' site-packages,
+        # which live beside it in the store; nothing else.
+        store = pathlib.Path(sys.prefix).parent
         for entry in sys.path:
             if "site-packages" in entry or "dist-packages" in entry:
-                self.assertTrue(entry.startswith(sys.prefix), f"foreign packages on sys.path: {entry}")
+                self.assertEqual(pathlib.Path(entry).parents[2].parent, store,
+                                 f"foreign packages on sys.path: {entry}")
 
     def test_installed_packages_are_exactly_the_locks(self):
-        installed = {_normalize(d.metadata["Name"]): d.version
-                     for d in importlib.metadata.distributions()}
+        installed = {}
+        for dist in importlib.metadata.distributions():
+            # The first on sys.path is the one imports get (a composed
+            # environment sees its components' copies of pip and setuptools).
+            installed.setdefault(_normalize(dist.metadata["Name"]), dist.version)
         self.assertEqual(unpinned_or_mismatched(installed, _allowed_pins()), [],
                          f"the {ENV} environment is not exactly its locks (and GPU group)")
 
@@ -121,7 +131,7 @@ class ToolchainTest(unittest.TestCase):
             self.assertIn(f"sha256: {digest}", launcher, f"{lock} digest missing")
         self.assertEqual(len(re.findall(r"^# lock .* sha256: [0-9a-f]{64}$", launcher, re.M)),
                          len(LOCKS), "the launcher names locks this environment does not install")
-        for path in (str(pathlib.Path.home()), os.getcwd()):
+        for path in (str(pathlib.Path.home()), os.getcwd(), str(pathlib.Path(sys.prefix).parent)):
             self.assertNotIn(path, launcher, "launcher must not embed machine paths")
 
 

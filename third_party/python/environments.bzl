@@ -8,10 +8,14 @@ execution platform carrying that environment's constraint and, on it, that
 environment's toolchain. `core` is the default (no constraint): the shared
 library, the repository assembly and the unit tests need nothing more.
 
-Only a toolchain that resolution picks has its repository fetched, so a
-build of ONNX models creates `core` and `onnx` and never downloads
-TensorFlow; and since each launcher carries only its own locks' digests, a
-pin change re-keys only the actions of that environment.
+A repository holds only a launcher (third_party/python/private): the
+environment itself is made in the machine's store the first time an action
+or test runs in it, so a build served by a remote cache creates none, a
+build of ONNX models never downloads TensorFlow, and every clone and output
+base on the machine shares one copy. Since each launcher carries only its
+own locks' digests, a pin change re-keys only the actions of that
+environment. An environment with `components` unites theirs (their locks
+are its locks) without installing a second copy.
 
 A backend's environment comes from its entry in
 generators/backends/backends.bzl and the requirement set in its folder.
@@ -33,8 +37,13 @@ PYTHON_ENVIRONMENTS = dict([
     (b, {"locks": [backend_lock(b)], "gpu_requirements": _GPU_REQUIREMENTS.get(b)})
     for b in BACKENDS
 ] + [
-    # The standalone CLI and the Python API build any backend in-process.
-    ("cli", {"locks": [backend_lock(b) for b in BACKENDS], "gpu_requirements": _PLAN_GPU}),
+    # The standalone CLI and the Python API build any backend in-process:
+    # every backend's environment, united without a copy (`components`).
+    ("cli", {
+        "components": BACKENDS,
+        "gpu_requirements": _PLAN_GPU,
+        "locks": [backend_lock(b) for b in BACKENDS],
+    }),
     # The real-server tests (nvidia-pytriton's tritonserver, Triton's clients).
     ("e2e", {"locks": ["//third_party/python/e2e:requirements_lock.txt"]}),
     ("lint", {"locks": ["//third_party/python/lint:requirements_lock.txt"]}),
@@ -98,10 +107,19 @@ def python_environment_toolchains():
 def python_environments():
     """WORKSPACE macro: the environments' repositories, platforms and toolchains."""
     for name, spec in PYTHON_ENVIRONMENTS.items():
+        components = [
+            {
+                "gpu": PYTHON_ENVIRONMENTS[c].get("gpu_requirements"),
+                "locks": PYTHON_ENVIRONMENTS[c]["locks"],
+                "name": "python_" + c,
+            }
+            for c in spec.get("components", [])
+        ]
         _python_env(
             name = "python_" + name,
-            locks = spec["locks"],
-            gpu_requirements = spec.get("gpu_requirements"),
+            locks = [] if components else spec["locks"],
+            components = json.encode(components) if components else "",
+            gpu_requirements = None if components else spec.get("gpu_requirements"),
         )
 
     # The host first: targets asking for no environment run there, on `core`.
