@@ -13,7 +13,10 @@ Prints, on this machine and in this run:
   4. a rebuild after a one-line change to one backend's builder, with the
      actions re-run by mnemonic (the change is reverted afterwards);
   5. a clean rebuild served from a local HTTP remote cache (nginx, started
-     and stopped here) and its ratio to the cold build.
+     and stopped here) and its ratio to the cold build;
+  6. each of upstream's 7 CPU pipeline lines with our scripts and, with
+     --upstream-qa DIR (upstream r24.10's qa/common, from outside the
+     project), with upstream's, side by side (tools/bench_pipeline.py).
 Each timing is the median of --repeat runs. Standard library only; needs
 bazel (`./bazelw` installs it), nginx and curl (`.ci/run` installs Debian's
 nginx-light and curl; by hand: `apt-get install nginx-light curl`). Without
@@ -34,6 +37,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import bench_pipeline  # noqa: E402
 from check_cache_hits import spawns  # noqa: E402
 
 TARGET = "//models:implicit_repo"
@@ -149,6 +153,8 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(sorted(CPU_BACKENDS)))
     parser.add_argument("--change", default="onnx", help="backend whose builder gets the one-line change")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--upstream-qa", type=pathlib.Path,
+                        help="folder with upstream r24.10's qa/common generator scripts")
     args = parser.parse_args()
     missing = missing_tools()
     if missing:
@@ -181,6 +187,12 @@ def main() -> int:
     else:
         print(f"clean rebuild from remote cache:    {remote:7.2f} s  (whole repository; local actions"
               f" {remote_local})")
+    sources = {"ours": ROOT / "generators"}
+    if args.upstream_qa:
+        sources["upstream"] = args.upstream_qa.resolve()
+    lines = bench_pipeline.cpu_lines()
+    results = bench_pipeline.measure(lines, sources, bench_pipeline.default_python(), args.repeat)
+    bench_pipeline.report(lines, sources, results, args.repeat)
     return 0
 
 

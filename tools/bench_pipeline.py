@@ -44,7 +44,7 @@ def cpu_lines() -> list:
 
 
 def default_python() -> pathlib.Path:
-    """The Bazel `cli` environment's interpreter (fetched by `bazel build @python_cli//:python3`).
+    """The Bazel `cli` environment's interpreter (its launcher makes it on first use).
 
     The venv's own `python3`, not the launcher: the launcher's `-P` drops the
     script's folder from sys.path, through which upstream's scripts import
@@ -54,7 +54,10 @@ def default_python() -> pathlib.Path:
                    cwd=ROOT, check=True, capture_output=True)
     base = subprocess.run(["bazel", "info", "output_base"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip()
-    return pathlib.Path(base) / "external" / "python_cli" / "env" / "bin" / "python3"
+    launcher = pathlib.Path(base) / "external" / "python_cli" / "python3"
+    prefix = subprocess.run([str(launcher), "-c", "import sys; print(sys.prefix)"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return pathlib.Path(prefix) / "bin" / "python3"
 
 
 def run_line(line: str, srcdir: pathlib.Path, python: pathlib.Path, importtime: bool) -> tuple:
