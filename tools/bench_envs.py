@@ -107,8 +107,7 @@ def warm_cache_build(rev: str, url: str, work: pathlib.Path) -> tuple:
     clones = []
     try:
         for role in ("fill", "measure"):
-            clone = work / f"{rev}.{role}"
-            base, store = clone.with_suffix(".base"), clone.with_suffix(".store")
+            clone, base, store = (work / f"{rev}.{role}{part}" for part in ("", ".base", ".store"))
             subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(clone)], check=True)
             subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], check=True)
             clones.append((clone, base))
