@@ -144,6 +144,11 @@ def _parser(script: Script) -> argparse.ArgumentParser:
                             help="the multi-state models whose output state names sort in another"
                                  " order than their input names (reproduce Triton's pairing by"
                                  " name order)")
+        parser.add_argument("--initial-state-dims", dest="initial_state_dims",
+                            action="store_true",
+                            help="the variable-shape models whose file initial state has its own"
+                                 " dims [3] (reproduce Triton ignoring initial_state.dims under a"
+                                 " variable state); implies --variable --initial-state file")
         parser.add_argument("--all", action="store_true",
                             help="every repository of the matrix under models_dir, plus"
                                  " manifest.json")
@@ -161,7 +166,8 @@ def _parser(script: Script) -> argparse.ArgumentParser:
                             help=f"accepted as upstream's {script.name} accepts it; no effect"
                                  f" ({writes})")
     parser.set_defaults(script=script, dyna=script.dyna, initial_state="none", multi_state=False,
-                        multi_state_order=False, all=False, torch_aoti=False,
+                        multi_state_order=False, initial_state_dims=False, all=False,
+                        torch_aoti=False,
                         **{f: False for f in _BACKEND_FLAGS if f not in script.backend_flags})
     return parser
 
@@ -182,20 +188,24 @@ def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
     if args.all:
         return chosen
     strategy = Strategy.OLDEST if args.dyna else Strategy.DIRECT
+    dims = args.initial_state_dims
+    variable = args.variable or dims
+    initial_state = InitialState.FILE.value if dims else args.initial_state
     chosen = [
         e for e in chosen
-        if e.variant.variable == args.variable
-        and e.variant.initial_state.value == args.initial_state
+        if e.variant.variable == variable
+        and e.variant.initial_state.value == initial_state
         and e.variant.strategy is strategy
         and e.variant.multi_state == (args.multi_state or args.multi_state_order)
         and e.variant.crossed_state_order == args.multi_state_order
+        and bool(e.variant.initial_state_dims) == dims
     ]
     if not chosen:
         raise SpecError(
             f"no model matches backends {sorted(b.value for b in backends)} with"
-            f" variable={args.variable}, initial-state={args.initial_state}, dyna={args.dyna},"
-            f" multi-state={args.multi_state}, multi-state-order={args.multi_state_order};"
-            " see configs/matrix.json for the combinations that exist"
+            f" variable={variable}, initial-state={initial_state}, dyna={args.dyna},"
+            f" multi-state={args.multi_state}, multi-state-order={args.multi_state_order},"
+            f" initial-state-dims={dims}; see configs/matrix.json for the combinations that exist"
         )
     return chosen
 

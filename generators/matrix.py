@@ -2,7 +2,9 @@
 
 The matrix is data: one entry per model repository, listing the shape,
 batching, initial state, strategy, dtypes and backends it holds, and
-optionally `state_pair_sets` (one model per set of state pairs). Both the
+optionally `state_pair_sets` (one model per set of state pairs) and
+`initial_state_dims` (the file initial state's own dims under a variable
+state). Both the
 Bazel repository rule (which turns the expansion into `VARIANTS` for the
 macros) and the standalone CLI call `expand`, so the two can never disagree.
 Standard library only: the repository rule runs it with a bare interpreter.
@@ -22,7 +24,7 @@ from generators.variant import Backend, DType, Variant, backend_builds
 MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matrix.json"
 _REPO_KEYS = {
     "name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes",
-    "state_pair_sets", "comment",
+    "state_pair_sets", "initial_state_dims", "comment",
 }
 
 
@@ -78,6 +80,8 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[En
                 }
                 if state_pairs is not None:
                     spec["state_pairs"] = state_pairs
+                if "initial_state_dims" in repo:
+                    spec["initial_state_dims"] = repo["initial_state_dims"]
                 entries.append(Entry(repository=repo["name"], variant=Variant.from_spec(spec)))
     return entries
 

@@ -109,7 +109,7 @@ def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
             initial = state.initial_state.add()
             initial.name = "state init"
             initial.data_type = data_type
-            initial.dims.extend(variant.state_shape)
+            initial.dims.extend(variant.initial_dims)
             if variant.initial_state is InitialState.ZERO:
                 initial.zero_data = True
             else:
@@ -200,18 +200,23 @@ def initial_state_files(variant: Variant) -> Dict[str, bytes]:
     """Contents of `initial_state/<file>` per state pair of a file-initialised variant.
 
     Numeric states: pair k holds `file_initial_value(k)` in every element,
-    raw, little-endian and row-major. String states: one empty BYTES element
+    raw, little-endian and row-major; with `initial_state_dims` (one pair),
+    element i holds `file_initial_value(0) * (i + 1)` (100, 200, 300, ...),
+    so a server that keeps only the first value answers differently (server
+    issue 6538). String states: one empty BYTES element
     per state element (a 4-byte zero length each). Triton core zeroes every
     string state after copying the file in (SetStringDataToZero, which fails
     the sequence unless the size is a multiple of 4), so a string state always
     starts as empty strings; this file is exactly what that zeroing leaves.
     """
-    count = math.prod(variant.state_shape)
+    count = math.prod(variant.initial_dims)
     files = {}
     for index, pair in enumerate(variant.state_pairs):
         if variant.dtype is DType.OBJECT:
             files[pair.data_file] = struct.pack("<I", 0) * count
-        else:
-            fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
-            files[pair.data_file] = struct.pack(fmt, file_initial_value(index)) * count
+            continue
+        fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
+        steps = range(1, count + 1) if variant.initial_state_dims else [1] * count
+        files[pair.data_file] = b"".join(
+            struct.pack(fmt, file_initial_value(index) * step) for step in steps)
     return files

@@ -88,6 +88,9 @@ RESERVED_TENSOR_NAMES = frozenset({"INPUT", "OUTPUT", "START", "END", "READY", "
 _TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Several state pairs are defined for these dtypes only (docs/models.md, "Several states").
 MULTI_STATE_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
+# Concrete initial-state dims under a variable state are defined for these
+# dtypes only (docs/models.md, "Initial-state dims under a variable state").
+INITIAL_STATE_DIMS_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,10 +157,12 @@ class Variant:
     initial_state: InitialState = InitialState.NONE
     strategy: Strategy = Strategy.DIRECT
     state_pairs: Tuple[StatePair, ...] = DEFAULT_STATE_PAIRS
+    initial_state_dims: Tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject combinations the contract excludes, naming the rule."""
         self._check_state_pairs()
+        self._check_initial_state_dims()
         if not self.shape or any(d != -1 and d < 1 for d in self.shape):
             raise UnsupportedVariantError(
                 f"shape {list(self.shape)} is invalid; each dim must be >= 1 or -1 (variable)"
@@ -234,6 +239,28 @@ class Variant:
                 "dyna models keep the default single state pair; drop state_pairs"
             )
 
+    def _check_initial_state_dims(self) -> None:
+        dims = self.initial_state_dims
+        if not dims:
+            return
+        if self.initial_state is not InitialState.FILE:
+            raise UnsupportedVariantError(
+                f"initial_state_dims {list(dims)} need initial_state 'file' (got"
+                f" '{self.initial_state.value}'): only a data file can hold distinct values")
+        if self.dtype not in INITIAL_STATE_DIMS_DTYPES or self.multi_state or self.dyna:
+            raise UnsupportedVariantError(
+                f"initial_state_dims are defined for single-state direct float32 and int32"
+                f" models only, got dtype '{self.dtype.value}', {len(self.state_pairs)} state"
+                f" pair(s), strategy '{self.strategy.value}'")
+        fits = len(dims) == len(self.shape) and all(
+            isinstance(d, int) and d >= 1 and s in (-1, d)
+            for d, s in zip(dims, self.shape, strict=False))
+        if not fits or not self.variable:
+            raise UnsupportedVariantError(
+                f"initial_state_dims {list(dims)} do not fit shape {list(self.shape)}: give one"
+                " dim >= 1 per state dim, differing from it only where it is -1, and use them"
+                " with a variable shape (a fixed shape already fixes the initial dims)")
+
     @property
     def multi_state(self) -> bool:
         """Whether the state pairs differ from the default single INPUT_STATE pair."""
@@ -285,11 +312,22 @@ class Variant:
         """Shape Triton gives a fresh state (without batch): -1 becomes 1."""
         return tuple(1 if d == -1 else d for d in self.shape)
 
+    @property
+    def initial_dims(self) -> Tuple[int, ...]:
+        """The initial state's dims: `initial_state_dims` when given, else `state_shape`.
+
+        Released Triton ignores concrete dims under a variable state and starts
+        the state as `state_shape`, holding the file's first values (server
+        issue 6538, docs/models.md "Initial-state dims under a variable state").
+        """
+        return self.initial_state_dims or self.state_shape
+
     def to_spec(self) -> dict:
         """The JSON-ready spec that `from_spec` reads back.
 
-        `state_pairs` appears only when it differs from the default, so
-        single-state specs (and the models built from them) never change.
+        `state_pairs` and `initial_state_dims` appear only when they differ
+        from the defaults, so the specs (and the models built from them) of
+        variants without them never change.
         """
         spec = {
             "backend": self.backend.value,
@@ -301,6 +339,8 @@ class Variant:
         }
         if self.multi_state:
             spec["state_pairs"] = [[pair.input, pair.output] for pair in self.state_pairs]
+        if self.initial_state_dims:
+            spec["initial_state_dims"] = list(self.initial_state_dims)
         return spec
 
     def to_json(self) -> str:
@@ -328,7 +368,13 @@ class Variant:
         max_batch = spec["max_batch"]
         if not isinstance(max_batch, int) or isinstance(max_batch, bool):
             raise SpecError(f"field 'max_batch' must be an int, got {max_batch!r}")
+        initial_dims = spec.get("initial_state_dims", [])
+        if not isinstance(initial_dims, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in initial_dims
+        ):
+            raise SpecError(f"field 'initial_state_dims' must be a list of ints, got {initial_dims!r}")
         return cls(
+            initial_state_dims=tuple(initial_dims),
             state_pairs=_parse_state_pairs(spec.get("state_pairs")),
             backend=_parse_enum(Backend, "backend", spec["backend"]),
             dtype=_parse_enum(DType, "dtype", spec["dtype"]),

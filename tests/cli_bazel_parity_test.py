@@ -66,6 +66,8 @@ def upstream_invocation(variant: Variant):
     """The script and flags of upstream's kind that select a variant's repository."""
     if variant.strategy is Strategy.OLDEST:
         return gen_qa_implicit_models.DYNA, []
+    if variant.initial_state_dims:
+        return gen_qa_implicit_models.IMPLICIT, ["--initial-state-dims"]
     flags = ["--variable"] if variant.variable else []
     if variant.initial_state is not InitialState.NONE:
         flags += ["--initial-state", variant.initial_state.value]

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,17 @@ class UpstreamFlagsTest(unittest.TestCase):
                               .read_text())
         self.assertEqual([(s.input_name, s.output_name) for s in config.sequence_batching.state],
                          [("INPUT_STATE_A", "OUTPUT_STATE_B"), ("INPUT_STATE_B", "OUTPUT_STATE_A")])
+
+    def test_initial_state_dims_flag(self):
+        """The 6538 reproducer: variable int32 models whose file holds 100, 200, 300 in dims [3]."""
+        self.assertEqual(
+            run_cli("--models_dir", str(self.dir), "--onnx", "--initial-state-dims")[0], 0)
+        self.assertEqual(sorted(p.name for p in self.dir.iterdir()), ["onnx_sequence_int32"])
+        model = self.dir / "onnx_sequence_int32"
+        state = parse_config((model / "config.pbtxt").read_text()).sequence_batching.state[0]
+        self.assertEqual((list(state.dims), list(state.initial_state[0].dims)), ([-1], [3]))
+        self.assertEqual((model / "initial_state" / "input_state_data").read_bytes(),
+                         struct.pack("<3i", 100, 200, 300))
 
     def test_onnx_opset_flag(self):
         self.assertEqual(run_cli("--models_dir", str(self.dir), "--onnx", "--onnx_opset", "13")[0], 0)

@@ -27,7 +27,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.model_config import config_text, parse_config
 from generators.variant import Backend, DType, InitialState, Variant
-from tests import repo_location, triton_sim
+from tests import repo_location
+from verification import triton_sim
 
 # CONTRACT.md section 2: dtype -> (I/O and state data_type, control *_false_true field).
 DTYPE_TYPES = {
@@ -225,7 +226,9 @@ class ConfigContentTest(ConfigTestCase):
             self.assertEqual(len(state.initial_state), 1)
             initial = state.initial_state[0]
             self.assertEqual((initial.name, initial.data_type), ("state init", state.data_type))
-            self.assertEqual(list(initial.dims), [1 if d == -1 else d for d in state.dims])
+            # The dims reproducers (server issue 6538) give a variable state concrete dims [3].
+            self.assertEqual(list(initial.dims), list(variant.initial_state_dims)
+                             or [1 if d == -1 else d for d in state.dims])
             if variant.initial_state is InitialState.ZERO:
                 self.assertEqual((initial.zero_data, initial.data_file), (True, ""))
                 continue
@@ -234,15 +237,18 @@ class ConfigContentTest(ConfigTestCase):
             data_file = f"{state.input_name.split('__')[0].lower()}_data"
             self.assertTrue(index or data_file == DATA_FILE, data_file)
             self.assertEqual((initial.zero_data, initial.data_file), (False, data_file))
+            values = ([FILE_VALUE * (i + 1) for i in range(math.prod(initial.dims))]
+                      if variant.initial_state_dims else None)  # 100, 200, 300: distinct
             self._check_data_file(path / "initial_state" / data_file, initial,
-                                  FILE_VALUE * (index + 1))
+                                  FILE_VALUE * (index + 1), values)
             files.append(data_file)
         if files:
             self.assertEqual(sorted(f.name for f in (path / "initial_state").iterdir()),
                              sorted(files))
 
-    def _check_data_file(self, data_file: pathlib.Path, initial, value: int) -> None:
-        """`value` per element as LE int32/float32; strings: one empty BYTES element each."""
+    def _check_data_file(self, data_file: pathlib.Path, initial, value: int,
+                         values=None) -> None:
+        """`value` per element (or `values`) as LE int32/float32; strings: one empty BYTES element each."""
         blob, count = data_file.read_bytes(), math.prod(initial.dims)
         type_name = mc.DataType.Name(initial.data_type)
         if type_name == "TYPE_STRING":
@@ -250,7 +256,7 @@ class ConfigContentTest(ConfigTestCase):
             return
         fmt = {"TYPE_INT32": "i", "TYPE_FP32": "f"}[type_name]
         self.assertEqual(len(blob), 4 * count)
-        self.assertEqual(list(struct.unpack(f"<{count}{fmt}", blob)), [value] * count)
+        self.assertEqual(list(struct.unpack(f"<{count}{fmt}", blob)), values or [value] * count)
 
     def test_strategy(self):
         """Direct models name no strategy; batched dyna carry exactly upstream's oldest block."""
@@ -311,13 +317,16 @@ class DataFileSizeTest(ConfigTestCase):
                     if not initial.data_file:
                         continue
                     with self.subTest(model=self.label(path), state=state.input_name):
-                        self._check_size(path / "initial_state" / initial.data_file, state)
+                        self._check_size(path / "initial_state" / initial.data_file, state,
+                                         initial)
                         checked += 1
         self.assertGreater(checked, 0, "no data_file initial state in the built tree")
 
-    def _check_size(self, data_file: pathlib.Path, state) -> None:
+    def _check_size(self, data_file: pathlib.Path, state, initial) -> None:
+        """The initial state's own dims set the size (a [-1] state's start shape is [1])."""
         size = data_file.stat().st_size
-        count = math.prod(1 if d == -1 else d for d in state.dims)
+        self.assertEqual(len(initial.dims), len(state.dims))
+        count = math.prod(initial.dims)
         type_name = mc.DataType.Name(state.data_type)
         if type_name != "TYPE_STRING":
             self.assertEqual(size, count * ELEMENT_BYTES[type_name], type_name)

@@ -15,7 +15,8 @@ shape repositories and batched only in the variable-shape ones; libtorch
 leaves out the batched string model (its backend cannot serve one); plans
 are numeric only (float32, int32); the dyna repository holds int32 onnx and
 plan models; every multi-state repository holds float32 and int32 models,
-batched and unbatched, with 2 and 3 state pairs (8 per family).
+batched and unbatched, with 2 and 3 state pairs (8 per family); the
+initial-state dims repository one batched int32 model per family.
 """
 
 import collections
@@ -49,6 +50,17 @@ EXPECTED_MODELS: Dict[str, Dict[str, int]] = {
         {"libtorch": 8, "onnx": 8, "plan": 8, "python": 8, "savedmodel": 8},
     "qa_multi_state_order_implicit_model_repository":
         {"libtorch": 8, "onnx": 8, "plan": 8, "python": 8, "savedmodel": 8},
+    "qa_initial_state_dims_implicit_model_repository":
+        {"libtorch": 1, "onnx": 1, "plan": 1, "python": 1, "savedmodel": 1},
+}
+
+# The invalid-model repository (//models:invalid_repo, configs/invalid_models.json):
+# family -> models Triton must refuse. Every family gets the five initial-state
+# defects; onnx and plan the state's dtype and two names; libtorch its two
+# naming and batching rules.
+INVALID_REPOSITORY = "qa_invalid_implicit_model_repository"
+EXPECTED_INVALID_MODELS: Dict[str, int] = {
+    "libtorch": 7, "onnx": 8, "plan": 8, "python": 5, "savedmodel": 5,
 }
 
 Counts = Dict[Tuple[str, str], int]  # (repository, family) -> models

@@ -1,8 +1,8 @@
 """Lints the project's sources: Python with ruff, Starlark with buildifier.
 
 ruff (settings: ruff.toml) checks every Python source in the test's
-runfiles (the `python_sources` filegroups of //generators, //tests and
-//tools), so a new module is linted as soon as it exists.
+runfiles (the `python_sources` filegroups of //generators, //tests,
+//tools and //verification), so a new module is linted as soon as it exists.
 
 buildifier (pinned by the npm lock in third_party/buildifier, installed into
 @buildifier by `npm ci`) checks every BUILD, .bzl and WORKSPACE file of the
@@ -47,7 +47,8 @@ class RuffTest(unittest.TestCase):
     def test_ruff_clean(self):
         # Empty files are the __init__.py stubs Bazel adds to runfiles.
         sources = sorted(
-            str(p.relative_to(_ROOT)) for d in ("generators", "tests", "third_party", "tools")
+            str(p.relative_to(_ROOT))
+            for d in ("generators", "tests", "third_party", "tools", "verification")
             for p in (_ROOT / d).rglob("*.py") if p.stat().st_size
         )
         self.assertGreater(len(sources), 20, "lint found too few sources; check the data deps")

@@ -1,7 +1,7 @@
 """Model-contract tests: every generated model of one backend, driven like Triton would.
 
 Each model of the backend named by CONTRACT_BACKEND (default "onnx") in the
-built repositories (tests.repo_location) is wrapped in `tests.triton_sim`
+built repositories (tests.repo_location) is wrapped in `verification.triton_sim`
 with its runner from `tests/runners/<backend>_runner.py`, and sent the
 sequences of Triton's QA clients (reference sections 7.2 and 7.4). Expected
 values are the contract's literals (45, 10, 27, 51, ...); `expected_state`
@@ -28,7 +28,9 @@ import numpy as np
 
 from generators.dtypes import family_info
 from generators.variant import Backend, DType, InitialState, Variant
-from tests import expected_models, repo_location, triton_sim
+from tests import expected_models, repo_location
+from tests.runners import load_runner
+from verification import triton_sim
 
 BACKEND = os.environ.get("CONTRACT_BACKEND", "onnx")
 # The numpy dtype a client gets OUTPUT in (CONTRACT.md section 2: bool models carry int32).
@@ -115,7 +117,7 @@ def _load_models() -> List[Tuple[Variant, pathlib.Path]]:
 @functools.lru_cache(maxsize=None)
 def _runner(path: pathlib.Path) -> triton_sim.Runner:
     """One runner per model for the whole test run (a runner may be slow to load)."""
-    return triton_sim.load_runner(BACKEND, path)
+    return load_runner(BACKEND, path)
 
 
 class ContractTestCase(unittest.TestCase):
@@ -123,21 +125,26 @@ class ContractTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        """Load every model once."""
-        cls.models = _load_models()
-        cls.runners = {path: _runner(path) for _, path in cls.models}
+        """Load every model once; `models` leaves out the initial-state dims reproducers.
+
+        Those (InitialStateDimsContractTest) take width-3 sequences only: their
+        state starts as the file's 3 values, which a width-1 INPUT does not fit.
+        """
+        cls.all_models = _load_models()
+        cls.models = [(v, p) for v, p in cls.all_models if not v.initial_state_dims]
+        cls.runners = {path: _runner(path) for _, path in cls.all_models}
 
     def simulate(self, variant: Variant, path: pathlib.Path,
-                 pairing: str = triton_sim.PAIR_BY_CONFIG) -> triton_sim.SequenceBatcherSim:
+                 fixed=triton_sim.FIXED_TRITON) -> triton_sim.SequenceBatcherSim:
         """A fresh server around one model (state and slots start empty).
 
-        `pairing`: the contract is defined on the config's state pairs; a
-        model whose names sort alike gets the same from released Triton's
-        pairing by name order, which `test_released_triton_*` use.
+        `fixed`: the contract is the world of a Triton with every catalogued
+        bug fixed (the default); `test_released_triton_*` run one bug as
+        released Triton has it (the simulation's default).
         """
         return triton_sim.SequenceBatcherSim(
             path, self.runners[path], seed=zlib.crc32(path.name.encode()),
-            instances=1 if variant.max_batch else NOBATCH_INSTANCES, pairing=pairing)
+            instances=1 if variant.max_batch else NOBATCH_INSTANCES, fixed=fixed)
 
     def check_tensor(self, variant: Variant, array: np.ndarray, value,
                      expected: Callable[[int], int]) -> None:
@@ -366,6 +373,8 @@ NAME_ORDER_WORKED_OUTPUT = {2: [5, 14, 28, 46], 3: [14, 39, 75, 125]}
 NAME_ORDER_INTERLEAVED_OUTPUT = {1: [14, 39, 75, 125], 2: [140, 390, 70, 139]}
 # Families whose backend hands OUTPUT_STATE back to Triton (CONTRACT.md section 4).
 STATE_HANDING = {Backend.ONNX, Backend.LIBTORCH, Backend.PLAN}
+# Every catalogued bug fixed but core's pairing by name order (entry 8586).
+RELEASED_PAIRING = triton_sim.FIXED_TRITON - {triton_sim.NAME_ORDER}
 
 
 def _value(array: np.ndarray) -> int:
@@ -444,7 +453,7 @@ class MultiStateContractTest(ContractTestCase):
         """
         for variant, path in self.multi_state_models():
             with self.subTest(model=f"{path.parent.name}/{path.name}"):
-                sim = self.simulate(variant, path, triton_sim.PAIR_BY_NAME_ORDER)
+                sim = self.simulate(variant, path, RELEASED_PAIRING)
                 outputs = [_value(sim.infer(7, x, start=x == 1, end=x == 4).output)
                            for x in (1, 2, 3, 4)]
                 swapped = variant.crossed_state_order and variant.backend in STATE_HANDING
@@ -460,7 +469,7 @@ class MultiStateContractTest(ContractTestCase):
             self.assertTrue(crossed, f"no crossed 3-pair {BACKEND} model in {ORDER_REPOSITORY}")
         for variant, path in crossed:
             with self.subTest(model=f"{path.parent.name}/{path.name}"):
-                sim = self.simulate(variant, path, triton_sim.PAIR_BY_NAME_ORDER)
+                sim = self.simulate(variant, path, RELEASED_PAIRING)
                 outputs = {1: [], 2: []}
                 for step in INTERLEAVED:
                     for corrid, response in sim.step(step).items():
@@ -476,6 +485,49 @@ class MultiStateContractTest(ContractTestCase):
 
 
 ORDER_REPOSITORY = "qa_multi_state_order_implicit_model_repository"
+DIMS_REPOSITORY = "qa_initial_state_dims_implicit_model_repository"
+# The dims reproducers' file initial state (dims [3]) and a width-3 sequence,
+# INPUT 1, 2, 3 (running sums 1, 3, 6): the contract, and released Triton
+# (server issue 6538: the first value only; the tensorflow backend refuses).
+DIMS_CONTRACT = [[101, 201, 301], [103, 203, 303], [106, 206, 306]]
+DIMS_RELEASED = [[101, 101, 101], [103, 103, 103], [106, 106, 106]]
+DIMS_TENSORFLOW = "unexpected total byte size 12 for input 'INPUT_STATE', expecting 4"
+
+
+class InitialStateDimsContractTest(ContractTestCase):
+    """The initial-state dims reproducers: width-3 sequences from the file's three values."""
+
+    def dims_models(self) -> List[Tuple[Variant, pathlib.Path]]:
+        """This backend's reproducers: as many as tests/expected_models.py gives."""
+        models = [(v, p) for v, p in self.all_models if v.initial_state_dims]
+        self.assertEqual(len(models), expected_models.EXPECTED_MODELS[DIMS_REPOSITORY].get(BACKEND, 0))
+        self.assertTrue(all(p.parent.name == DIMS_REPOSITORY for _, p in models))
+        return models
+
+    def outputs(self, sim) -> List:
+        """OUTPUT of INPUT 1, 2, 3 at width 3, or the error a request got."""
+        answers = []
+        for x in (1, 2, 3):
+            try:
+                answers.append(sim.infer(1, [x] * 3, start=x == 1, end=x == 3).output.tolist()[0])
+            except triton_sim.TritonError as err:
+                answers.append(str(err))
+        return answers
+
+    def test_contract(self):
+        """A Triton that honours the initial state's dims: 101, 201, 301, then element-wise sums."""
+        for variant, path in self.dims_models():
+            with self.subTest(model=path.name):
+                self.assertEqual(self.outputs(self.simulate(variant, path)), DIMS_CONTRACT)
+
+    def test_released_triton(self):
+        """Released Triton: the file's first value broadcast; the tensorflow backend refuses."""
+        released = triton_sim.FIXED_TRITON - {triton_sim.INITIAL_DIMS}
+        for variant, path in self.dims_models():
+            with self.subTest(model=path.name):
+                want = ([DIMS_TENSORFLOW] * 3 if variant.backend is Backend.SAVEDMODEL
+                        else DIMS_RELEASED)
+                self.assertEqual(self.outputs(self.simulate(variant, path, released)), want)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ def plan_variants():
                                  max_batch=mb, initial_state=state) for mb in batches]
     variants += [Variant(backend=Backend.PLAN, dtype=DType.INT32, shape=(1,), max_batch=mb,
                          strategy=Strategy.OLDEST) for mb in (8, 0)]
+    # The initial-state dims reproducer (server issue 6538): file state of dims [3].
+    variants.append(Variant(backend=Backend.PLAN, dtype=DType.INT32, shape=(-1,), max_batch=8,
+                            initial_state=InitialState.FILE, initial_state_dims=(3,)))
     return variants
 
 
@@ -127,7 +130,7 @@ class PlanConfigTest(unittest.TestCase):
             if variant.initial_state is InitialState.NONE:
                 self.assertEqual(initial, [])
                 continue
-            self.assertEqual(list(initial[0].dims), [1])
+            self.assertEqual(list(initial[0].dims), [3] if variant.initial_state_dims else [1])
             self.assertEqual(initial[0].data_type, data_type)
             if variant.initial_state is InitialState.ZERO:
                 self.assertTrue(initial[0].zero_data)

@@ -12,7 +12,7 @@ what Bazel reports. These tests pin it:
   made unimportable, a plan built by `plan_builder` against
   `tests.fake_tensorrt` runs through device buffers of `tests.fake_cuda`
   (copied in, bound by address, copied out, all freed) and, driven by
-  `tests.triton_sim`, answers a sequence with the contract's sums.
+  `verification.triton_sim`, answers a sequence with the contract's sums.
 
 The fakes prove our call sequence and buffer handling, not TensorRT or CUDA:
 real engines run only in plan_contract_test on a GPU machine.
@@ -29,8 +29,9 @@ import numpy as np
 from generators.backends.plan import plan_builder
 from generators.model_config import build_config, config_text
 from generators.variant import Backend, DType, StatePair, Strategy, Variant
-from tests import fake_cuda, fake_tensorrt, triton_sim
+from tests import fake_cuda, fake_tensorrt
 from tests.runners import plan_runner
+from verification import triton_sim
 
 _NO_GPU_LOADERS = {
     "no driver library": fake_cuda.FakeCuda(missing=True),

@@ -1,4 +1,4 @@
-"""Unit tests of `tests.triton_sim` against hand-written configs and numpy models.
+"""Unit tests of `verification.triton_sim` against hand-written configs and numpy models.
 
 The simulation is what the model-contract tests trust to stand in for
 Triton, so its own behaviour is pinned here to the reference's section 4
@@ -16,7 +16,10 @@ from typing import Dict, List
 
 import numpy as np
 
-from tests import triton_sim
+from generators.model_config import build_config, config_text
+from generators.variant import Variant
+from verification import catalogue, predictions, served_config, triton_sim
+from verification import expectations as exp
 
 CONFIG = """name: "m"
 platform: "{platform}"
@@ -344,41 +347,232 @@ def crossed_model(feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 class PairingTest(SimTestCase):
-    """Which input state an output state updates: core's name order, or the config's pairs."""
+    """Catalogue entry 8586: core pairs states by name order; fixed, by the config's pairs."""
 
-    def crossed(self, pairing: str) -> List[int]:
+    def crossed(self, fixed=()) -> List[int]:
         """OUTPUT for INPUT 1, 2, 3, 4 on the crossed-name model."""
         (self.dir / "config.pbtxt").write_text(CROSSED_CONFIG)
-        sim = triton_sim.SequenceBatcherSim(self.dir, crossed_model, pairing=pairing)
+        sim = triton_sim.SequenceBatcherSim(self.dir, crossed_model, fixed=fixed)
         return [int(sim.infer(1, x, start=x == 1).output[0]) for x in (1, 2, 3, 4)]
 
     def test_name_order_reproduces_the_measured_swap(self):
         """Measured on tritonserver 2.51 + onnxruntime: 10001, 21012, 42024, 64046."""
-        self.assertEqual(self.crossed(triton_sim.PAIR_BY_NAME_ORDER), [10001, 21012, 42024, 64046])
+        self.assertEqual(self.crossed(), [10001, 21012, 42024, 64046])
 
     def test_config_pairing_gives_the_right_sums(self):
         """A core pairing by config entry would answer 10001, 30003, 60006, 100010."""
-        self.assertEqual(self.crossed(triton_sim.PAIR_BY_CONFIG), [10001, 30003, 60006, 100010])
-
-    def test_default_is_released_triton(self):
-        """Without a pairing argument the simulation pairs as released Triton does."""
-        (self.dir / "config.pbtxt").write_text(CROSSED_CONFIG)
-        sim = triton_sim.SequenceBatcherSim(self.dir, crossed_model)
-        self.assertEqual([int(sim.infer(1, x, start=x == 1).output[0]) for x in (1, 2)],
-                         [10001, 21012])
+        self.assertEqual(self.crossed(fixed=[triton_sim.NAME_ORDER]),
+                         [10001, 30003, 60006, 100010])
 
     def test_names_sorting_alike_are_not_exchanged(self):
         """INPUT_STATE[_k] -> OUTPUT_STATE[_k]: both rules hand each state back to itself."""
-        for pairing in (triton_sim.PAIR_BY_NAME_ORDER, triton_sim.PAIR_BY_CONFIG):
-            with self.subTest(pairing=pairing):
-                sim = self.sim(runner=MultiRecorder(3), extra_states=("", ""), pairing=pairing)
+        for fixed in ((), triton_sim.FIXED_TRITON):
+            with self.subTest(fixed=sorted(fixed)):
+                sim = self.sim(runner=MultiRecorder(3), extra_states=("", ""), fixed=fixed)
                 outputs = [int(sim.infer(1, x, start=x == 1).output[0, 0]) for x in (1, 2, 3, 4)]
                 self.assertEqual(outputs, [14, 42, 84, 140])
 
-    def test_unknown_pairing_refused(self):
-        """A pairing name other than the two is an error naming both."""
-        with self.assertRaisesRegex(ValueError, "'name_order'.*'config'"):
-            self.sim(pairing="sorted")
+
+class FixedOnRequestTest(SimTestCase):
+    """`fixed` names catalogue entries the simulation follows; anything else is refused."""
+
+    def test_unknown_id_refused(self):
+        """An id not in the catalogue is an error listing the catalogue's ids."""
+        with self.assertRaisesRegex(ValueError, "unknown catalogue ids \\['9999'\\].*8586"):
+            self.sim(fixed=["9999"])
+
+    def test_unsimulated_entry_refused(self):
+        """A catalogued entry the simulation does not follow cannot be fixed in it."""
+        with self.assertRaisesRegex(ValueError, "follows only 8586, 6538, ragged-state-batch"):
+            self.sim(fixed=["3901"])
+
+    def test_every_simulated_entry_is_a_fixable_catalogue_bug(self):
+        """SIMULATED is the catalogue's simulated bugs, nothing more or less."""
+        entries = catalogue.load()
+        self.assertEqual(set(triton_sim.SIMULATED),
+                         {i for i, e in entries.items() if e.fixable})
+
+
+class InitialStateDimsTest(SimTestCase):
+    """Catalogue entry 6538: a [-1] state whose file initial state has dims [3] (100, 200, 300)."""
+
+    def dims_sim(self, platform="onnxruntime_onnx", fixed=()):
+        """The reproducer's config: INT32 [-1], initial_state dims [3] from a 12-byte file."""
+        (self.dir / "initial_state").mkdir()
+        (self.dir / "initial_state" / "f").write_bytes(struct.pack("<3i", 100, 200, 300))
+        initial = 'initial_state { name: "i" data_type: TYPE_INT32 dims: [3] data_file: "f" }'
+        return self.sim(dims="-1", platform=platform, runner=Recorder(gate=False),
+                        initial=initial, fixed=fixed)
+
+    def outputs(self, sim):
+        """Width-3 INPUT 1, 2, 3 in one sequence."""
+        return [sim.infer(1, [x] * 3, start=x == 1, end=x == 3).output.tolist() for x in (1, 2, 3)]
+
+    def test_released_keeps_the_first_value(self):
+        """Measured on 2.51 (onnxruntime, pytorch, python): the state starts [1, 1] holding 100."""
+        self.assertEqual(self.outputs(self.dims_sim()),
+                         [[[101, 101, 101]], [[103, 103, 103]], [[106, 106, 106]]])
+
+    def test_fixed_starts_from_the_whole_file(self):
+        """Fixed: the state starts as the initial state's own dims, [1, 3]."""
+        sim = self.dims_sim(fixed=[triton_sim.INITIAL_DIMS])
+        self.assertEqual(self.outputs(sim),
+                         [[[101, 201, 301]], [[103, 203, 303]], [[106, 206, 306]]])
+
+    def test_tensorflow_refuses_the_bytes(self):
+        """Measured on 2.51: the tensorflow backend compares 12 bytes with the [1, 1] shape."""
+        sim = self.dims_sim(platform="tensorflow_savedmodel")
+        with self.assertRaisesRegex(triton_sim.TritonError, "unexpected total byte size 12 for"
+                                    " input 'INPUT_STATE', expecting 4"):
+            sim.infer(1, [1] * 3, start=True)
+        self.assertEqual(self.runner.feeds, [])
+
+    def test_tensorflow_fixed_takes_the_bytes(self):
+        """Fixed, the 12 bytes fill the [1, 3] state the tensorflow backend expects."""
+        sim = self.dims_sim(platform="tensorflow_savedmodel", fixed=[triton_sim.INITIAL_DIMS])
+        self.assertEqual(sim.infer(1, [1] * 3, start=True).output.tolist(), [[101, 201, 301]])
+
+
+class PredictionTest(unittest.TestCase):
+    """verification/predictions.py computes entry 8586's answers from the rule, not from a run.
+
+    The order repository's configs (built by the generator, written here)
+    give, through the simulation around the contract's arithmetic, exactly
+    the hand-worked tables of verification/expectations.py.
+    """
+
+    def setUp(self) -> None:
+        """A fresh folder for model configs."""
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="prediction_test."))
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+
+    def model(self, backend: str, pairs: int, max_batch: int = 8) -> pathlib.Path:
+        """The order repository's int32 model of `backend` with 2 or 3 crossed pairs."""
+        names = ["A", "B", "C"][:pairs]
+        variant = Variant.from_spec({
+            "backend": backend, "dtype": "int32", "shape": [1], "max_batch": max_batch,
+            "state_pairs": [[f"INPUT_STATE_{n}", f"OUTPUT_STATE_{names[(i + 1) % pairs]}"]
+                            for i, n in enumerate(names)]})
+        folder = self.dir / f"{backend}_{pairs}_{max_batch}"
+        folder.mkdir()
+        (folder / "config.pbtxt").write_text(config_text(build_config(variant)))
+        return folder
+
+    def worked(self, folder, backend, fixed=()):
+        """OUTPUT for the worked example INPUT 1, 2, 3, 4."""
+        rounds = [{1: (x, " ".join(f for f, on in (("start", x == 1), ("end", x == 4)) if on))}
+                  for x in exp.MULTI_WORKED]
+        return tuple(int(a.reshape(-1)[0])
+                     for a in predictions.answers(folder, backend, rounds, fixed=fixed)[1])
+
+    def test_released_is_the_hand_worked_table(self):
+        """2 pairs 5, 14, 28, 46; 3 pairs 14, 39, 75, 125 (onnx and libtorch, batched or not)."""
+        for backend in ("onnx", "libtorch"):
+            for pairs in (2, 3):
+                for max_batch in (0, 8):
+                    with self.subTest(backend=backend, pairs=pairs, max_batch=max_batch):
+                        folder = self.model(backend, pairs, max_batch)
+                        self.assertEqual(self.worked(folder, backend),
+                                         exp.MULTI_STATE_NAME_ORDER_BUG[pairs]["worked"])
+
+    def test_fixed_and_own_state_families_are_the_contract(self):
+        """A fixed core, or a family keeping its own state, gives the contract's table."""
+        for backend, fixed in (("onnx", triton_sim.FIXED_TRITON), ("python", ())):
+            with self.subTest(backend=backend):
+                folder = self.model(backend, 2)
+                self.assertEqual(self.worked(folder, backend, fixed),
+                                 exp.MULTI_STATE_EXPECTED["none"][2]["worked"])
+
+    def test_open_elements_mark_uninitialized_memory(self):
+        """The pytorch backend's unset element is left open; the rest is exact."""
+        folder = self.dir / "ragged"
+        (folder / "initial_state").mkdir(parents=True)
+        (folder / "initial_state" / "input_state_data").write_bytes(struct.pack("<i", 100))
+        variant = Variant.from_spec({"backend": "libtorch", "dtype": "int32", "shape": [-1],
+                                     "max_batch": 8, "initial_state": "file"})
+        (folder / "config.pbtxt").write_text(config_text(build_config(variant)))
+        rounds = [{1: (np.full([2], 1), "start")},
+                  {1: (np.full([2], 2), "end"), 2: (np.full([2], 1), "start")}]
+        got = predictions.open_elements(folder, "libtorch", rounds)
+        (a_step1, a_mask), (b_start, b_mask) = got[1][1], got[2][0]
+        self.assertEqual((a_step1.tolist(), a_mask.tolist()), ([[103, 103]], [[False, False]]))
+        self.assertEqual((int(b_start[0, 0]), b_mask.tolist()), (101, [[False, True]]))
+        self.assertTrue(predictions.matches(np.array([[101, 1]], np.int32), b_start, b_mask))
+        self.assertFalse(predictions.matches(np.array([[102, 1]], np.int32), b_start, b_mask))
+
+
+class RaggedFixedTest(SimTestCase):
+    """Catalogue entry ragged-state-batch fixed: only equal state shapes share an execution."""
+
+    def test_grown_and_fresh_states_run_apart(self):
+        """Step 1 (state [1, 2]) and a START ([1, 1]) run in two executions, both right."""
+        (self.dir / "initial_state").mkdir()
+        (self.dir / "initial_state" / "f").write_bytes(struct.pack("<i", 100))
+        sim = self.sim(dims="-1", runner=Recorder(gate=False), initial=file_initial("f"),
+                       fixed=[triton_sim.RAGGED_BATCH])
+        sim.infer(1, [1, 1], start=True)
+        answers = sim.step({1: ([2, 2], ""), 2: ([1, 1], "start")})
+        self.assertEqual([answers[1].output.tolist(), answers[2].output.tolist()],
+                         [[[103, 103]], [[101, 101]]])
+        self.assertEqual(sim.executions[-2:], [2, 2])  # each padded to the top busy slot
+
+
+class ServedConfigTest(SimTestCase):
+    """Catalogue entry config-initial-state-dims: the served configuration's initial-state dims.
+
+    And verification/served_config.py's field-by-field comparison: Triton's
+    documented additions pass, the catalogued dims rendering is told apart
+    from numbers, anything else is a difference naming its field.
+    """
+
+    def config(self):
+        """A generated config with a file initial state and float controls."""
+        variant = Variant.from_spec({"backend": "onnx", "dtype": "float32", "shape": [1],
+                                     "max_batch": 8, "initial_state": "file"})
+        return build_config(variant)
+
+    def test_additions_and_renderings(self):
+        """Released rendering: strings; fixed: numbers; both with Triton's additions."""
+        config = self.config()
+        for strings, rendering in ((True, served_config.DIMS_AS_STRINGS),
+                                   (False, served_config.DIMS_AS_NUMBERS)):
+            served = served_config.render(config, dims_as_strings=strings)
+            self.assertEqual(served["backend"], "onnxruntime")
+            self.assertEqual(served_config.compare(config, served), ([], rendering))
+
+    def test_differences_name_their_field(self):
+        """A changed value, a field Triton does not add, dims neither strings nor numbers."""
+        config = self.config()
+        served = served_config.render(config, dims_as_strings=True)
+        served["max_batch_size"] = 4
+        served["sequence_batching"]["state"][0]["dims"] = ["1"]
+        served["sequence_batching"]["state"][0]["initial_state"][0]["dims"] = ["01"]
+        served["instance_group"][0]["kind"] = "KIND_MODEL"
+        served["surprise"] = True
+        differences, rendering = served_config.compare(config, served)
+        self.assertEqual(sorted(d.path for d in differences), [
+            "instance_group[0].kind", "max_batch_size",
+            "sequence_batching.state[0].dims[0]",
+            "sequence_batching.state[0].initial_state[0].dims", "surprise"])
+        self.assertIsNone(rendering)
+
+    def test_json_numbers_match_floats(self):
+        """JSON writes the float 1.0 as 1: a number is a number, a string is not."""
+        config = self.config()
+        served = served_config.render(config, dims_as_strings=False)
+        control = served["sequence_batching"]["control_input"][0]["control"][0]
+        control["fp32_false_true"] = [0, 1]
+        self.assertEqual(served_config.compare(config, served)[0], [])
+        control["fp32_false_true"] = ["0", "1"]
+        self.assertEqual(len(served_config.compare(config, served)[0]), 2)
+
+    def test_released_renders_strings_fixed_numbers(self):
+        """Released: ["1"] beside the state's [1]; fixed: [1]."""
+        for fixed, dims in (((), ["1"]), ([triton_sim.CONFIG_DIMS], [1])):
+            with self.subTest(fixed=fixed):
+                served = self.sim(initial=ZERO_INITIAL, fixed=fixed).served_config()
+                state = served["sequence_batching"]["state"][0]
+                self.assertEqual((state["dims"], state["initial_state"][0]["dims"]), ([1], dims))
 
 
 class BatchingTest(SimTestCase):

@@ -140,5 +140,37 @@ class ContractExclusionsTest(unittest.TestCase):
                 Variant.from_spec(_spec(shape=shape))
 
 
+
+class InitialStateDimsTest(unittest.TestCase):
+    """Concrete initial-state dims under a variable state (the 6538 reproducers)."""
+
+    def dims_spec(self, **overrides):
+        """A variable int32 file-state spec with initial dims [3]."""
+        return _spec(**{"shape": [-1], "initial_state": "file", "initial_state_dims": [3],
+                        **overrides})
+
+    def test_round_trip_and_dims(self):
+        """The spec keeps the field; the initial dims are its, the start shape -1 -> 1."""
+        variant = Variant.from_spec(self.dims_spec())
+        self.assertEqual(Variant.from_json(variant.to_json()), variant)
+        self.assertEqual((variant.initial_dims, variant.state_shape), ((3,), (1,)))
+        self.assertNotIn("initial_state_dims", Variant.from_spec(_spec()).to_spec())
+
+    def test_rules(self):
+        """File state only, numeric single-state direct models, dims fitting a variable shape."""
+        cases = {
+            "need initial_state 'file'": self.dims_spec(initial_state="zero"),
+            "single-state direct float32 and int32": self.dims_spec(dtype="object"),
+            "do not fit shape \\[1\\]": self.dims_spec(shape=[1], initial_state_dims=[1]),
+            "do not fit shape \\[-1\\]": self.dims_spec(initial_state_dims=[3, 1]),
+        }
+        for message, spec in cases.items():
+            with self.subTest(message=message):
+                with self.assertRaisesRegex(UnsupportedVariantError, message):
+                    Variant.from_spec(spec)
+        with self.assertRaisesRegex(SpecError, "'initial_state_dims' must be a list of ints"):
+            Variant.from_spec(self.dims_spec(initial_state_dims="3"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -9,7 +9,7 @@ processes (default: one per core) spin the CPU. The burners are started
 and stopped here, by PID, whatever happens. Per run it prints whether the
 test passed, its tests / failures / errors and wrong answers (the e2e's
 `e2e summary:` line), the server log lines that are errors beyond
-tests/e2e/server_log.py's allowlist (read from the test's outputs.zip), and
+verification/server_log.py's allowlist (read from the test's outputs.zip), and
 the load run's figures per family; then a table. Exits 1 when any run
 failed. Standard library only; needs bazel (./bazelw installs it) and the
 backends the configuration names.
@@ -28,7 +28,7 @@ import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.e2e.server_log import unexpected_errors  # noqa: E402 - after the path is set
+from verification.server_log import unexpected_errors  # noqa: E402 - after the path is set
 
 TARGET = "//tests:real_server_e2e_test"
 TESTLOGS = ROOT / "bazel-testlogs" / "tests" / "real_server_e2e_test"

@@ -16,8 +16,8 @@ import unittest
 
 from generators.variant import Backend
 from tests import expected_models
-from tests.e2e import expectations as exp
-from tests.e2e.families import (
+from verification import expectations as exp
+from verification.families import (
     FAMILIES,
     STRINGS_IDENTITY,
     STRINGS_SUM,
@@ -28,7 +28,7 @@ from tests.e2e.families import (
     state_output_name,
     tensor_name,
 )
-from tests.e2e.installation import InstallationError, from_values, has_gpu, serve_on_cpu
+from verification.installation import InstallationError, from_values, has_gpu, serve_on_cpu
 
 CONTAINER_BACKENDS = ("onnxruntime", "tensorflow", "pytorch", "tensorrt", "python")
 
@@ -103,7 +103,7 @@ class DiscoveryTest(unittest.TestCase):
         for backend in Backend:
             with self.subTest(family=backend.value):
                 self.assertIn(backend.value, FAMILIES,
-                              f"add {backend.value!r} to tests/e2e/families.py FAMILIES")
+                              f"add {backend.value!r} to verification/families.py FAMILIES")
         with self.assertRaisesRegex(KeyError, "add one naming its Triton backend folder"):
             family("nosuchfamily")
 

@@ -1,11 +1,13 @@
-"""Unit tests of tests/e2e/report.py: the per-model verdicts and the closing table.
+"""Unit tests of verification/report.py: the per-model verdicts and the closing tables.
 
 No server: a `ModelReport` result is fed hand-made test outcomes and
 sequence counts for models of two families, one of which answered as a
 known Triton bug predicts. A family is ok only when every model of it
 loaded and was sent a sequence and nothing failed; the rows are read back
-by tests/e2e/family_rows.py, the script CI runs on the test log, which must
-reach the same verdict.
+by verification/family_rows.py, the script CI runs on the test log, which must
+reach the same verdict. `CatalogueVerdictTest`: what the checks recorded
+turned into the catalogue's verdicts, with the reason an entry could not be
+tested, and the invalid-model line.
 """
 
 import contextlib
@@ -15,9 +17,10 @@ import sys
 import tempfile
 import unittest
 
-from tests.e2e import family_rows, report, sequence_client
-from tests.e2e.families import Discovery
-from tests.e2e.sequence_client import ModelInfo
+from verification import catalogue as catalogue_module
+from verification import family_rows, report, sequence_client
+from verification.families import Discovery
+from verification.sequence_client import ModelInfo
 
 BUG = "states paired by name order (server issue 8586)"
 ONNX_OK = ModelInfo(name="onnx_sequence_int32", dtype="int32", batched=True, family="onnx",
@@ -190,6 +193,66 @@ class _Sub:
     def __init__(self, test, **params):
         self.test_case = test
         self.params = params
+
+
+
+class CatalogueVerdictTest(unittest.TestCase):
+    """report.catalogue_lines: observations, untestable reasons, the invalid-model line."""
+
+    def setUp(self):
+        tables = (report.OBSERVATIONS, report.UNTESTABLE, report.CHECKS_RUN, report.INVALID,
+                  report.KNOWN_BUGS)
+        saved = [table.copy() for table in tables]
+        self.addCleanup(self._restore, tables, saved)
+        for table in tables:
+            table.clear()
+
+    @staticmethod
+    def _restore(tables, saved):
+        for table, copy in zip(tables, saved, strict=True):
+            table.clear()
+            if isinstance(table, list):
+                table.extend(copy)
+            else:
+                table.update(copy)
+
+    def verdicts(self, discovery, expect=()):
+        lines, failed = report.catalogue_lines(discovery, expect)
+        found, _ = catalogue_module.parse("\n".join(lines))
+        return found, failed, "\n".join(lines)
+
+    def test_reasons(self):
+        """No backend for the bug's families, a check that did not run, a check's own reason."""
+        report.CHECKS_RUN.update({"served_config", "ragged_batch"})
+        report.untestable("ragged-state-batch", "the batch could not be forced")
+        python_only = Discovery("b", False, ("python",), {"onnx": "backend folder 'onnxruntime/'"
+                                " absent from b (it holds: python)"}, ())
+        found, failed, text = self.verdicts(python_only)
+        self.assertFalse(failed)
+        self.assertIn("no backend: it shows in onnx, libtorch, plan; this server tests python"
+                      " (onnx: no onnxruntime/ folder)", text)
+        self.assertIn("the batch could not be forced", text)
+        self.assertIn("6538                       not testable here  initial_state.dims ignored"
+                      " under a variable state: not run: its repository", text)
+        self.assertIn("invalid models: not checked: no invalid-model repository given", text)
+        self.assertEqual(found["6538"], "not testable here")
+
+    def test_present_marks_the_model_and_expect_fixed_fails(self):
+        """A present observation with its class marks the model; --expect-fixed fails the run."""
+        report.observe("6538", ONNX_OK, "present", test_class="Case")
+        self.assertEqual(report.KNOWN_BUGS[("Case", ONNX_OK.name)],
+                         "initial_state.dims ignored under a variable state (6538)")
+        found, failed, _ = self.verdicts(ONLY_ONNX)
+        self.assertEqual((found["6538"], failed), ("present", False))
+        found, failed, _ = self.verdicts(ONLY_ONNX, expect=("6538",))
+        self.assertEqual((found["6538"], failed), ("FAIL", True))
+
+    def test_invalid_problems_fail(self):
+        """A problem among the invalid models fails the run and shows on its line."""
+        report.INVALID.update(models=2, refused=1, problems=1)
+        _, failed, text = self.verdicts(ONLY_ONNX)
+        self.assertTrue(failed)
+        self.assertIn("invalid models: models=2 refused=1 catalogued=0 crashed=0 problems=1", text)
 
 
 if __name__ == "__main__":

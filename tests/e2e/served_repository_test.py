@@ -6,29 +6,31 @@
 - `test_holds_the_expected_models`: a repository missing a tested family's
   models (here: savedmodel gone from a multi-state repository) fails, per
   family, against tests/expected_models.py.
-- `load_tests`: the classes left out are exactly those of repositories the
+- `checks.suite`: the classes left out are exactly those of repositories the
   table gives no model of a tested family (the dyna repository when only
-  python is tested), whatever the built tree holds.
+  python is tested), whatever the built tree holds, and the catalogue
+  checks without their input (no family the bug shows in, no invalid-model
+  repository).
 """
 
+import os
 import pathlib
 import shutil
 import tempfile
 import unittest
 from unittest import mock
 
-from tests.e2e import implicit_state_e2e_test as checks
-from tests.e2e import report, served_repository
-from tests.e2e.families import Discovery
-from tests.e2e.sequence_client import ModelInfo
 from tests.expected_models import EXPECTED_MODELS
+from verification import catalogue_checks, checks, report, served_repository
+from verification.families import Discovery
+from verification.sequence_client import ModelInfo
 
 MULTI = "qa_multi_state_implicit_model_repository"
 DYNA = "qa_dyna_sequence_implicit_model_repository"
 
 
 class FakeServer:
-    """Stands for tests.e2e.triton_server.TritonServer after a run: a clean log, an exit status."""
+    """Stands for verification.triton_server.TritonServer after a run: a clean log, an exit status."""
 
     def __init__(self, status, folder):
         self.status = status
@@ -118,12 +120,21 @@ class ExpectedModelsTest(unittest.TestCase):
 
 
 class LoadTestsTest(unittest.TestCase):
-    """Which repository classes run is the table's call."""
+    """Which repository classes run is the table's call (checks.suite)."""
+
+    def suite(self, *tested):
+        """The checks verification.checks.suite keeps for a server testing `tested`."""
+        setup = setup_testing(*tested)
+        with mock.patch.object(served_repository, "e2e_setup", return_value=setup), \
+                mock.patch.object(catalogue_checks, "e2e_setup", return_value=setup), \
+                mock.patch.dict(os.environ, {catalogue_checks.INVALID_REPO_VAR: ""}):
+            return list(checks._flatten(checks.suite()))
 
     def repositories(self, *tested):
-        with mock.patch.object(served_repository, "e2e_setup", return_value=setup_testing(*tested)):
-            suite = unittest.defaultTestLoader.loadTestsFromModule(checks)
-        return {type(t).REPOSITORY for t in checks._flatten(suite) if hasattr(type(t), "REPOSITORY")}
+        return {type(t).REPOSITORY for t in self.suite(*tested) if hasattr(type(t), "REPOSITORY")}
+
+    def classes(self, *tested):
+        return {type(t).__name__ for t in self.suite(*tested)}
 
     def test_python_only_leaves_out_the_dyna_repository(self):
         """The python family is in every repository but dyna (tests/expected_models.py)."""
@@ -135,10 +146,23 @@ class LoadTestsTest(unittest.TestCase):
 
     def test_coverage_always_runs(self):
         """The coverage checks are kept with no family tested (they fail there)."""
-        with mock.patch.object(served_repository, "e2e_setup", return_value=setup_testing()):
-            suite = unittest.defaultTestLoader.loadTestsFromModule(checks)
-        names = {type(t).__name__ for t in checks._flatten(suite)}
-        self.assertEqual(names, {"CoverageTest"})
+        self.assertEqual(self.classes(), {"CoverageTest"})
+
+    def test_catalogue_checks_need_their_families(self):
+        """The ragged-batch check runs only with a family the bug shows in (not python alone)."""
+        self.assertNotIn("RaggedStateBatchTest", self.classes("python", "savedmodel"))
+        self.assertIn("RaggedStateBatchTest", self.classes("python", "onnx"))
+        self.assertIn("InitialStateDimsTest", self.classes("python"))
+
+    def test_invalid_models_need_their_repository(self):
+        """The invalid-model check runs only when IMPLICIT_INVALID_REPO names a repository."""
+        self.assertNotIn("InvalidModelsTest", self.classes("onnx"))
+        with mock.patch.dict(os.environ, {catalogue_checks.INVALID_REPO_VAR: "/some/repo"}):
+            setup = setup_testing("onnx")
+            with mock.patch.object(served_repository, "e2e_setup", return_value=setup), \
+                    mock.patch.object(catalogue_checks, "e2e_setup", return_value=setup):
+                names = {type(t).__name__ for t in checks._flatten(checks.suite())}
+        self.assertIn("InvalidModelsTest", names)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Unit tests of tests/e2e/server_log.py on hand-written tritonserver log lines.
+"""Unit tests of verification/server_log.py on hand-written tritonserver log lines.
 
 The lines follow tritonserver 2.51's format; the failing examples are the
 errors issue 13 saw on a real server, which must never pass.
@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import unittest
 
-from tests.e2e import server_log
+from verification import server_log
 
 CUDA = 'E1129 11:17:43.123456 1234 server.cc:241] "CudaDriverHelper has not been initialized."'
 STRING_STATE = ('E1129 11:17:44.000001 1290 sequence_batch_scheduler.cc:1417] "Failed to'

@@ -2,7 +2,7 @@
 
 `load(model_dir)` reads `<model_dir>/config.pbtxt`, applies the backend's
 naming rule and loads `<model_dir>/1/model.pt` with `torch.jit.load`. The
-runner it returns takes every tensor by config name (as tests.triton_sim
+runner it returns takes every tensor by config name (as verification.triton_sim
 feeds them) and calls `forward` positionally: each input, control and state
 input at the position its `<name>__<index>` suffix names; outputs are read
 back by position (OUTPUT__0 is element 0 of the returned tuple,

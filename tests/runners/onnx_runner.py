@@ -1,7 +1,7 @@
 """Runs a generated ONNX model with ONNX Runtime, as Triton's onnxruntime backend would.
 
 `load(model_dir)` opens `<model_dir>/1/model.onnx` on the CPU provider and
-returns a runner for `tests.triton_sim`: it feeds the inputs the graph
+returns a runner for `verification.triton_sim`: it feeds the inputs the graph
 declares (a missing one is an error, as in Triton, whose backend requires
 every graph input to be a config input, control or state) and returns every
 graph output by name. Strings travel as bytes objects, like Triton's BYTES

@@ -1,7 +1,7 @@
 """Runs a generated TensorRT plan on the GPU, as Triton's tensorrt backend would.
 
 `load(model_dir)` deserializes `<model_dir>/1/model.plan` with the TensorRT
-runtime and returns a runner for `tests.triton_sim`: it takes every engine
+runtime and returns a runner for `verification.triton_sim`: it takes every engine
 input by name (with the leading batch dim when max_batch_size > 0), sets the
 input shapes, runs the engine once with `execute_async_v3` and returns every
 engine output (OUTPUT and OUTPUT_STATE) as numpy arrays. A missing or an

@@ -4,7 +4,7 @@
 for `triton_python_backend_utils` (the module the backend's stub provides),
 initializes `TritonPythonModel` with the model config as Triton passes it
 (JSON, proto field names, int64 as strings, default fields printed), and
-returns a runner for `tests.triton_sim`. The runner splits a batched feed
+returns a runner for `verification.triton_sim`. The runner splits a batched feed
 into one request per row, as the python backend hands the model one request
 per batch slot, and stacks the responses back into [B, ...] arrays.
 Every state output (OUTPUT_STATE, OUTPUT_STATE_1, ...) is requested along

@@ -1,7 +1,7 @@
 """Which tritonserver the real-server tests run, and with which backend folder.
 
 By default the server bundled in the pinned nvidia-pytriton wheel, with a
-backend folder assembled from its python backend (tests.e2e.triton_server).
+backend folder assembled from its python backend (verification.triton_server).
 A user's Triton installation replaces it:
 
 - `TRITON_HOME` (NVIDIA's container: `/opt/tritonserver`): the server is
@@ -40,7 +40,7 @@ class Installation:
         source: how it was chosen, for the test output.
         library_path: folders put first on the pinned server's LD_LIBRARY_PATH
             (the frameworks Triton's CPU tensorflow and pytorch backends need,
-            tests.e2e.real_backends); a user's installation runs as it is.
+            verification.real_backends); a user's installation runs as it is.
     """
 
     binary: Optional[pathlib.Path] = None

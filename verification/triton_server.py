@@ -4,7 +4,7 @@
 of one model repository, polls it until live and ready, and stops it by its
 own PID (SIGTERM, then SIGKILL of its process group). By default the
 server and its python backend are located through the installed `pytriton`
-package, never an absolute path; a `tests.e2e.installation.Installation`
+package, never an absolute path; a `verification.installation.Installation`
 names another server binary and/or backend folder. With `cpu_only`, the
 private copy's KIND_GPU instance groups are served as KIND_CPU.
 
@@ -34,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.e2e.installation import Installation, serve_on_cpu
+from verification.installation import Installation, serve_on_cpu
 
 _STARTUP_SECONDS = 60
 _START_ATTEMPTS = 3
@@ -109,7 +109,7 @@ def server_environment(paths, library_path=()):
     """The environment the pinned server and its python stubs need (see module doc).
 
     `library_path` folders come first on LD_LIBRARY_PATH (frameworks the
-    backends in the backend folder need, tests.e2e.real_backends).
+    backends in the backend folder need, verification.real_backends).
     """
     python_dir = pathlib.Path(sys.executable).parent
     if not (python_dir / "python3").exists():
@@ -234,7 +234,9 @@ class TritonServer:
         repository = shutil.copytree(self.repository, self._scratch / "models")
         if self.cpu_only:
             self.cpu_rewritten = serve_on_cpu(repository)
-        self.http_port, self.grpc_port = free_port(), free_port()
+        self.http_port = self.grpc_port = free_port()
+        while self.grpc_port == self.http_port:  # the OS may hand out the freed port again
+            self.grpc_port = free_port()
         binary = paths["binary"] if pinned else chosen.binary
         command = self._command(binary, backend_dir, repository)
         # The pinned wheel's server needs its libraries and this interpreter on
@@ -268,6 +270,10 @@ class TritonServer:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def running(self):
+        """Whether the server process is still running (a crash ends it)."""
+        return self._process is not None and self._process.poll() is None
 
     def is_ready(self):
         """Whether the process still runs and reports live and ready."""

@@ -3,9 +3,9 @@
 `ServedRepository` is a mixin for `unittest.TestCase` classes that name a
 repository of the built tree (tests.repo_location.implicit_repo; under
 Bazel, IMPLICIT_REPO) in `REPOSITORY`. `e2e_setup` decides once per process
-which server runs (tests.e2e.installation: the pinned wheel's, or
+which server runs (verification.installation: the pinned wheel's, or
 TRITON_HOME / TRITON_SERVER / TRITON_BACKEND_DIR) and which families it
-tests (tests.e2e.families.discover; E2E_FAMILIES, comma-separated, narrows
+tests (verification.families.discover; E2E_FAMILIES, comma-separated, narrows
 them). `setUpClass` starts the server on a private copy of the repository
 (KIND_GPU served as KIND_CPU without a GPU, said on stderr), loads every
 model of the tested families the manifest lists there and opens an HTTP and
@@ -14,11 +14,15 @@ must hold is the literal table of tests/expected_models.py, asserted per
 family by `test_holds_the_expected_models` (a zero there is asserted too);
 `holds_a_tested_family` says from that table alone whether a repository
 has anything for this server to test. Every model tried is reported
-(tests.e2e.report.SERVED), the ones that did not load as such
+(verification.report.SERVED), the ones that did not load as such
 (report.NOT_LOADED). The class cleanup stops the server, prints the server
 log's tail when a test of the class failed, and fails the class when the
 server did not exit with status 0 or its log holds an error line
-(tests.e2e.server_log). It also holds the assertions every e2e check shares.
+(verification.server_log). It also holds the assertions every e2e check
+shares, and `test_served_config`: each loaded model's configuration as the
+server serves it over HTTP, compared field by field with the config.pbtxt
+generated for it (verification/served_config.py), which also tells how the
+server renders initial-state dims (catalogue entry config-initial-state-dims).
 """
 
 import atexit
@@ -34,16 +38,18 @@ import tempfile
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from tests.e2e import real_backends, report
-from tests.e2e import sequence_client as client
-from tests.e2e.families import FAMILIES, Discovery, discover
-from tests.e2e.installation import Installation, from_environment, has_gpu
-from tests.e2e.server_log import check_server_log
-from tests.e2e.triton_server import TritonServer, pinned_paths, python_backend_directory
+from generators.model_config import parse_config
 from tests.expected_models import in_repository
 from tests.repo_location import implicit_repo
+from verification import catalogue, real_backends, report, served_config
+from verification import sequence_client as client
+from verification.families import FAMILIES, Discovery, discover
+from verification.installation import Installation, from_environment, has_gpu
+from verification.server_log import check_server_log
+from verification.triton_server import TritonServer, pinned_paths, python_backend_directory
 
 FAMILIES_VAR = "E2E_FAMILIES"
+CONFIG_DIMS = "config-initial-state-dims"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +69,7 @@ def _scratch_folder():
 def choose_installation():
     """The installation the environment names, with its backend folder laid out if needed.
 
-    `--config=real_backends` (tests.e2e.real_backends) lays out Triton's CPU
+    `--config=real_backends` (verification.real_backends) lays out Triton's CPU
     backends beside the wheel's python backend; otherwise TRITON_HOME /
     TRITON_SERVER / TRITON_BACKEND_DIR, or the wheel's python backend alone.
     The pinned server gets the framework libraries its folder's tensorflow
@@ -200,6 +206,36 @@ class ServedRepository:
         for name, message in self.load_failures.items():
             with self.subTest(model=name):
                 self.fail(f"{name} did not load: {message}")
+
+    def generated_config(self, model):
+        """The config.pbtxt generated for a model, as this server was given it (KIND_CPU without a GPU)."""
+        config = parse_config((built_root() / self.REPOSITORY / model.name / "config.pbtxt").read_text())
+        if self.server.cpu_only:
+            for group in config.instance_group:
+                if group.kind == group.KIND_GPU:
+                    group.kind = group.KIND_CPU
+        return config
+
+    def test_served_config(self):
+        """GET /v2/models/<model>/config equals the generated config after Triton's additions.
+
+        The one difference allowed beyond the additions is the catalogued
+        rendering of initial-state dims as strings, recorded per model for
+        the catalogue's verdict.
+        """
+        report.CHECKS_RUN.add("served_config")
+        for model in self.models:
+            with self.subTest(model=model.name):
+                served = self.connections["http"].get_model_config(model.name)
+                differences, rendering = served_config.compare(self.generated_config(model), served)
+                dims = [d for d in differences if served_config.INITIAL_DIMS.match(d.path)]
+                if dims:  # initial-state dims neither as numbers nor as the catalogued strings
+                    report.observe(CONFIG_DIMS, model, catalogue.WRONG, str(dims[0]))
+                elif rendering is not None:
+                    report.observe(CONFIG_DIMS, model, catalogue.PRESENT
+                                   if rendering == served_config.DIMS_AS_STRINGS else catalogue.FIXED)
+                self.assertEqual([str(d) for d in differences], [],
+                                 f"{model.name}: served config differs from the generated one")
 
     def batched_models(self):
         """The batched models of the repository (parallel tests need slots)."""

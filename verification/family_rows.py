@@ -1,10 +1,10 @@
 """The per-family row of the real-server report and the rule that makes a family `ok`.
 
-One place for both: tests.e2e.report prints each tested family's row with
+One place for both: verification.report prints each tested family's row with
 `FamilyRow.line`, and CI reads the rows back from the test log with this
 file run as a script (standard library only, so the host's python3 runs it):
 
-    python3 tests/e2e/family_rows.py LOG FAMILY...
+    python3 verification/family_rows.py LOG FAMILY...
 
 It exits 1, naming each family whose row is missing or not ok, or whose
 printed verdict disagrees with its numbers. A family is ok only when it had

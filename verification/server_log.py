@@ -70,7 +70,7 @@ class ServerLogError(AssertionError):
         more = f"\n... and {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else ""
         super().__init__(
             f"tritonserver log {log} has {len(lines)} error line(s) not in"
-            f" tests/e2e/server_log.py ALLOWED_ERRORS; a test passes only with a clean"
+            f" verification/server_log.py ALLOWED_ERRORS; a test passes only with a clean"
             f" log, so fix what the line reports (only an error every server on this"
             f" machine logs, unrelated to models, may be allowlisted, with its reason):"
             f"\n{shown}{more}")
@@ -95,9 +95,25 @@ def unexpected_errors(lines: Iterable[str],
             if re.match(r"E\d{4} ", line) and not _allowed(line, allowed)]
 
 
-def check_server_log(path: pathlib.Path) -> None:
-    """Raise `ServerLogError` when the log at `path` has a non-allowlisted error line."""
+def refused_load(line: str, models: Iterable[str]) -> bool:
+    """Whether an error line reports the refused load of one of `models` (named in quotes).
+
+    Loading a model Triton must refuse (verification/catalogue_checks.py,
+    the invalid-model repository) logs the refusal: core's `failed to load
+    '<model>' ...` and a backend's `Failed to create instance: ... '<model>'`.
+    Those lines, and only for the models the check saw refused, are expected.
+    """
+    match = _ERROR_LINE.match(line)
+    return match is not None and any(f"'{model}'" in match["message"] for model in models)
+
+
+def check_server_log(path: pathlib.Path, refused: Iterable[str] = ()) -> None:
+    """Raise `ServerLogError` when the log at `path` has an unexpected error line.
+
+    Expected: the allowlist's lines, and the refused loads of `refused`.
+    """
+    refused = tuple(refused)
     with open(path, encoding="utf-8", errors="replace") as log:
-        errors = unexpected_errors(log)
+        errors = [line for line in unexpected_errors(log) if not refused_load(line, refused)]
     if errors:
         raise ServerLogError(str(path), errors)

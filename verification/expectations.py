@@ -14,7 +14,7 @@ the contract's literals.
 import dataclasses
 from typing import Sequence, Tuple
 
-from tests.e2e.families import STRINGS_IDENTITY, STRINGS_NONE, STRINGS_SUM, family
+from verification.families import STRINGS_IDENTITY, STRINGS_NONE, STRINGS_SUM, family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +103,7 @@ def expected_outputs(family_name: str, dtype: str, values: Sequence, sums: Seque
     """What a model of a family answers to a sequence (CONTRACT.md section 3).
 
     Args:
-        family_name: the model family (tests.e2e.families.FAMILIES).
+        family_name: the model family (verification.families.FAMILIES).
         dtype: the model dtype ("float32", "int32", "bool", "object").
         values: the INPUT value of each step.
         sums: the literal running sums of the values (restarted at each START).

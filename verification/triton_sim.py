@@ -2,19 +2,27 @@
 
 Written from CONTRACT.md section 4 and the reference's section 4 (Triton
 core's behaviour), not from the generators, so that the model-contract tests
-check a generated model against what a real server would feed it:
+check a generated model against what a real server would feed it. It
+follows the known-bug catalogue (verification/catalogue.json): by default
+it behaves as released Triton does, every catalogued bug present; `fixed`
+names the entries to run as a fixed Triton would (`FIXED_TRITON`: all of
+them, the contract's own world):
 
 - every `state` entry of the config gets its own buffer per sequence,
-  created at START (or when a slot has none) as `tests.triton_sim_state`
+  created at START (or when a slot has none) as `verification.triton_sim_state`
   describes: zeros, the entry's initial-state file, or garbage; string
   states zeroed as core does, and a string state file whose size is not a
   multiple of 4 failing every sequence start with core's error
   (`SequenceStateError`);
+- an initial state whose own dims differ from the state's start shape (a
+  variable state) starts as that shape over the whole file, so backends read
+  its first values only and the tensorflow backend refuses the request for
+  its byte size (entry 6538; fixed: the initial state's own dims);
 - backends that call StateUpdate (onnxruntime, tensorrt, pytorch) turn each
   request's state outputs (OUTPUT_STATE, ...) into the next request's state
   inputs, shape included, pairing an output with the input at its position
-  in sorted name order as core does (`pairing`; the config's own pairs on
-  request); python and tensorflow never do, so each state input keeps its
+  in sorted name order as core does (entry 8586; fixed: the config's own
+  pairs); python and tensorflow never do, so each state input keeps its
   start-of-sequence value;
 - controls take the values of the config's `*_false_true` fields, CORRID the
   sequence id in its configured type;
@@ -24,7 +32,11 @@ check a generated model against what a real server would feed it:
   sends real requests only, READY always 1;
 - as in released Triton, implicit states are not compared when a batch is
   formed: a batch may hold differently shaped states, which the backend
-  collects into a misread or failing tensor (`_batched_state`);
+  collects into a misread or failing tensor (`triton_sim_state.batched_state`; entry
+  ragged-state-batch, fixed: only equal state shapes share an execution);
+- `served_config` is the model configuration as Triton's HTTP endpoint
+  renders it (verification/served_config.py; entry
+  config-initial-state-dims, fixed: initial-state dims as numbers);
 - Triton's own request errors are raised as `TritonError`.
 
 A runner is any callable taking every model input by name (batched when
@@ -32,7 +44,6 @@ max_batch_size > 0) and returning at least OUTPUT and every state output.
 """
 
 import dataclasses
-import importlib
 import pathlib
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -40,10 +51,15 @@ import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.model_config import parse_config
-from tests.triton_sim_state import (  # noqa: F401 - errors, parse_bytes_tensor re-exported
+from verification import catalogue, served_config
+from verification.triton_sim_state import (  # noqa: F401 - errors, parse_bytes_tensor re-exported
+    SHORT_STATE,
     Garbage,
     SequenceStateError,
     SimError,
+    TritonError,
+    batched_state,
+    hand_back,
     numpy_type,
     parse_bytes_tensor,
     state_entries,
@@ -60,27 +76,21 @@ _STATE_UPDATING = frozenset({
     "onnxruntime_onnx", "onnxruntime", "tensorrt_plan", "tensorrt",
     "pytorch_libtorch", "pytorch", "torch_aoti",
 })
-# Which input state an output state updates (SequenceBatcherSim `pairing`).
-PAIR_BY_NAME_ORDER = "name_order"  # released Triton core: by position in sorted names
-PAIR_BY_CONFIG = "config"  # the config's (input_name, output_name) entries
-# What a backend does with a batched state input whose rows hold fewer bytes
-# than the first row's shape times the row count (see _batched_state).
-_SHORT_STATE = {
-    "onnxruntime_onnx": "error", "onnxruntime": "error",
-    "pytorch_libtorch": "unset", "pytorch": "unset",
-}
+# The catalogue entries the simulation follows; `fixed` may name any of them.
+NAME_ORDER = "8586"
+INITIAL_DIMS = "6538"
+RAGGED_BATCH = "ragged-state-batch"
+CONFIG_DIMS = "config-initial-state-dims"
+SIMULATED = (NAME_ORDER, INITIAL_DIMS, RAGGED_BATCH, CONFIG_DIMS)
+# A Triton with every simulated bug fixed: what the contract describes.
+FIXED_TRITON = frozenset(SIMULATED)
+# Backends that refuse a request whose input bytes differ from its shape's.
+_BYTE_SIZE_CHECKED = frozenset({"tensorflow_savedmodel", "tensorflow"})
 _CTRL = mc.ModelSequenceBatching.Control
 _FLAG_OF_KIND = {
     _CTRL.CONTROL_SEQUENCE_START: "start", _CTRL.CONTROL_SEQUENCE_END: "end",
     _CTRL.CONTROL_SEQUENCE_READY: "ready",
 }
-
-
-class TritonError(SimError):
-    """An error Triton itself returns to the client for a request."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
 
 
 class ModelOutputError(SimError):
@@ -113,6 +123,7 @@ class _Row:
 
     data: np.ndarray
     states: Tuple[np.ndarray, ...]  # one buffer per state entry, config order
+    sizes: Tuple[int, ...] = ()  # bytes each state buffer holds (default: its own)
     start: bool = False
     end: bool = False
     ready: bool = False
@@ -121,44 +132,16 @@ class _Row:
 
 @dataclasses.dataclass
 class _Sequence:
-    """A live sequence: its slot and one state buffer per state entry."""
+    """A live sequence: its slot, one state buffer per state entry and the bytes each holds."""
 
     slot: Tuple[int, int]  # (seq_slot, instance)
     states: Tuple[np.ndarray, ...]
+    sizes: Tuple[int, ...]
 
 
-def _batched_state(rows: List["_Row"], index: int, short: str, garbage: Garbage) -> np.ndarray:
-    """One state input of a batch, collected as Triton's backends collect it.
-
-    Core forms a batch from the client inputs' shapes only and attaches the
-    implicit states afterwards, so the rows' states may differ in shape (a
-    variable-shape state is [1, 1] at a sequence's first step, [1, width]
-    later). The onnxruntime and pytorch backends take the first row's shape
-    with the batch dimension set to the row count, and lay the rows' bytes
-    end to end (measured with tritonserver 2.51 and Triton's r24.10 CPU
-    backends: tests/e2e/ragged_state_repro.py). More bytes than that shape
-    holds: it reads the first ones, so later rows see a neighbour's elements.
-    Fewer: `short` says what happens ("error": every request of the batch
-    fails with ONNX Runtime's message; "unset": the missing elements are
-    uninitialized memory, `garbage` here; measured: 0 on a quiet server,
-    -222740433 under load).
-    """
-    states = [row.states[index] for row in rows]
-    shape = (len(rows),) + states[0].shape[1:]
-    if all(state.shape == states[0].shape for state in states):
-        return np.concatenate(states)
-    flat = np.concatenate([state.reshape(-1) for state in states])
-    need = int(np.prod(shape))
-    if flat.size < need:
-        if short == "error":
-            size = flat.dtype.itemsize
-            raise TritonError(f"onnx runtime error 2: not enough space: expected {need * size},"
-                              f" got {flat.size * size}")
-        if short != "unset":
-            raise SimError(f"no measured behaviour for a batched state of {flat.size} elements"
-                           f" in shape {shape} on this backend")
-        flat = np.concatenate([flat, garbage((need - flat.size,), flat.dtype)])
-    return flat[:need].reshape(shape)
+def _state_shapes(row: "_Row") -> Tuple[Tuple[int, ...], ...]:
+    """The shapes of a row's state buffers."""
+    return tuple(state.shape for state in row.states)
 
 
 def _parse_flags(flags: str) -> Tuple[bool, bool]:
@@ -169,41 +152,26 @@ def _parse_flags(flags: str) -> Tuple[bool, bool]:
     return "start" in words, "end" in words
 
 
-def _hand_back(entries, pairing: str) -> Tuple[int, ...]:
-    """For each state entry j (config order), the entry whose output becomes j's next input.
-
-    Core (`SequenceStates::OutputState`, src/sequence_state.cc, r24.10 and
-    main) keeps input and output states in two maps keyed by name and
-    updates the input whose position among the sorted input names equals
-    the output's position among the sorted output names: when the two
-    orders differ the states are exchanged (server issue 8586).
-    """
-    if pairing == PAIR_BY_CONFIG:
-        return tuple(range(len(entries)))
-    if pairing != PAIR_BY_NAME_ORDER:
-        raise ValueError(f"pairing {pairing!r}: use {PAIR_BY_NAME_ORDER!r} (released Triton)"
-                         f" or {PAIR_BY_CONFIG!r} (the config's pairs)")
-    inputs = sorted(entry.input_name for entry in entries)
-    outputs = sorted(entry.output_name for entry in entries)
-    source = {}
-    for k, entry in enumerate(entries):
-        target = inputs[outputs.index(entry.output_name)]
-        source[next(j for j, e in enumerate(entries) if e.input_name == target)] = k
-    return tuple(source[j] for j in range(len(entries)))
-
-
 class SequenceBatcherSim:
     """Triton's sequence batcher, implicit state and controls around a runner."""
 
     def __init__(self, model_dir: pathlib.Path, runner: Runner, *, instances: int = 1,
                  updates_state: Optional[bool] = None, seed: int = 0,
-                 pairing: str = PAIR_BY_NAME_ORDER) -> None:
+                 fixed: Iterable[str] = ()) -> None:
         """Read model_dir/config.pbtxt; `updates_state` defaults from the platform.
 
-        `pairing` says which state input an output state updates:
-        PAIR_BY_NAME_ORDER (the default, what every released Triton does) or
-        PAIR_BY_CONFIG (the config's own pairs, what a fixed core would do).
+        `fixed` names the catalogue entries (SIMULATED) to run as a fixed
+        Triton would; the others behave as released Triton does.
+
+        Raises:
+            catalogue.CatalogueError: an id not in the catalogue, or one the
+                simulation does not follow.
         """
+        self.fixed = frozenset(catalogue.parse_ids(",".join(fixed), catalogue.load()))
+        unsimulated = sorted(self.fixed - set(SIMULATED))
+        if unsimulated:
+            raise catalogue.CatalogueError(
+                f"fixed={unsimulated}: the simulation follows only {', '.join(SIMULATED)}")
         self.model_dir = pathlib.Path(model_dir)
         self.config = parse_config((self.model_dir / "config.pbtxt").read_text())
         self._runner = runner
@@ -214,9 +182,10 @@ class SequenceBatcherSim:
         if updates_state is None:
             updates_state = (self.config.platform or self.config.backend) in _STATE_UPDATING
         self.updates_state = updates_state
-        self._short_state = _SHORT_STATE.get(self.config.platform or self.config.backend, "")
+        self._short_state = SHORT_STATE.get(self.config.platform or self.config.backend, "")
         self.state_entries = state_entries(self.config, self.model_dir)
-        self._hand_back = _hand_back(self.state_entries, pairing)
+        self._hand_back = hand_back(self.state_entries, NAME_ORDER not in self.fixed)
+        self._byte_size_checked = (self.config.platform or self.config.backend) in _BYTE_SIZE_CHECKED
         self._data_type = numpy_type(self.config.input[0].data_type)
         slots = batching.oldest.max_candidate_sequences if self.oldest else max(
             1, self.config.max_batch_size)
@@ -225,9 +194,17 @@ class SequenceBatcherSim:
         self._live: Dict[int, _Sequence] = {}
         self.executions: List[int] = []
 
-    def _fresh_states(self) -> Tuple[np.ndarray, ...]:
-        """The buffers a slot gets at START, one per state entry."""
-        return tuple(entry.fresh(self._garbage) for entry in self.state_entries)
+    def served_config(self) -> dict:
+        """The model's configuration as Triton's HTTP endpoint returns it (JSON as a dict)."""
+        return served_config.render(self.config, dims_as_strings=CONFIG_DIMS not in self.fixed)
+
+    def _fresh_states(self) -> Tuple[Tuple[np.ndarray, ...], Tuple[int, ...]]:
+        """The buffers a slot gets at START, one per state entry, and the bytes each holds."""
+        honor = INITIAL_DIMS in self.fixed
+        states = tuple(entry.fresh(self._garbage, honor) for entry in self.state_entries)
+        sizes = tuple(entry.fresh_bytes(state)
+                      for entry, state in zip(self.state_entries, states, strict=True))
+        return states, sizes
 
     def _data(self, value: Value, batch_size: int) -> np.ndarray:
         """INPUT as a client sends it: every element `value` (strings: decimal)."""
@@ -267,11 +244,11 @@ class SequenceBatcherSim:
         if sequence is None:
             if not self._free:
                 raise SimError(f"no free sequence slot for {corrid}; backlogs are not simulated")
-            states = self._fresh_states()  # may fail as core does; then no slot is taken
-            sequence = _Sequence(slot=self._free.pop(0), states=states)
+            states, sizes = self._fresh_states()  # may fail as core does; then no slot is taken
+            sequence = _Sequence(slot=self._free.pop(0), states=states, sizes=sizes)
             self._live[corrid] = sequence
         elif start:
-            sequence.states = self._fresh_states()
+            sequence.states, sequence.sizes = self._fresh_states()
         return sequence
 
     def _release(self, corrid: int) -> None:
@@ -304,9 +281,15 @@ class SequenceBatcherSim:
         join = (lambda arrays: np.concatenate(arrays)) if self.batched else (lambda a: a[0])
         feed = {self.config.input[0].name: join([r.data for r in rows])}
         for index, entry in enumerate(self.state_entries):
+            states = [r.states[index] for r in rows]
             feed[entry.input_name] = (
-                _batched_state(rows, index, self._short_state, self._garbage) if self.batched
-                else rows[0].states[index])
+                batched_state(states, self._short_state, self._garbage) if self.batched
+                else states[0])
+            held = sum(r.sizes[index] if r.sizes else r.states[index].nbytes for r in rows)
+            if self._byte_size_checked and held != feed[entry.input_name].nbytes:
+                raise TritonError(f"unexpected total byte size {held} for input"
+                                  f" '{entry.input_name}', expecting"
+                                  f" {feed[entry.input_name].nbytes}")
         for kind in (_CTRL.CONTROL_SEQUENCE_START, _CTRL.CONTROL_SEQUENCE_END,
                      _CTRL.CONTROL_SEQUENCE_READY, _CTRL.CONTROL_SEQUENCE_CORRID):
             control = self._control(kind, rows)
@@ -344,7 +327,8 @@ class SequenceBatcherSim:
             first_key, first = next(iter(pending.items()))
             instance = first_key[1]
             same = [key for key, row in pending.items()
-                    if row.data.shape == first.data.shape and key[1] == instance]
+                    if row.data.shape == first.data.shape and key[1] == instance
+                    and (RAGGED_BATCH not in self.fixed or _state_shapes(row) == _state_shapes(first))]
             if self.oldest:
                 batch = [pending.pop(key) for key in same[:max(1, self.config.max_batch_size)]]
             else:
@@ -371,25 +355,49 @@ class SequenceBatcherSim:
         before any runs, as Triton rejects a bad request on arrival. Returns
         each sequence's response.
         """
+        answers = self.step_each(requests)
+        for answer in answers.values():
+            if isinstance(answer, TritonError):
+                raise answer
+        return answers
+
+    def step_each(self, requests: Mapping[int, Tuple]) -> Dict[int, Union[Response, "TritonError"]]:
+        """`step`, with a failed execution's error as each of its requests' answer.
+
+        As in Triton, an execution the backend fails fails every request in
+        it, leaves their states as they were, and still ends the sequences
+        whose request carried END. Requests Triton refuses on arrival
+        (`_check`) still raise for the whole round.
+        """
         parsed = [self._parse(corrid, request) for corrid, request in requests.items()]
         rows = {}
         for row in parsed:
             sequence = self._admit(row.corrid, row.start)
-            row.states = sequence.states
+            row.states, row.sizes = sequence.states, sequence.sizes
             rows[sequence.slot] = row
-        responses = {}
+        answers = {}
         for batch in self._batches(rows):
-            for row, response in zip(batch, self._execute(batch), strict=True):
+            try:
+                responses = self._execute(batch)
+            except TritonError as err:
+                for row in (r for r in batch if r.corrid):
+                    answers[row.corrid] = err
+                    if row.end:
+                        self._release(row.corrid)
+                continue
+            for row, response in zip(batch, responses, strict=True):
                 if row.corrid:  # null requests (corrid 0) are discarded
-                    responses[row.corrid] = self._finish(row, response)
-        return {corrid: responses[corrid] for corrid in requests}
+                    answers[row.corrid] = self._finish(row, response)
+        return {corrid: answers[corrid] for corrid in requests}
 
     def _finish(self, row: _Row, response: Response) -> Response:
         """Hand each state output back (when the backend does); free the slot at END."""
         if self.updates_state:
-            self._live[row.corrid].states = tuple(
+            sequence = self._live[row.corrid]
+            sequence.states = tuple(
                 np.array(response.states[self.state_entries[k].output_name], copy=True)
                 for k in self._hand_back)
+            sequence.sizes = tuple(state.nbytes for state in sequence.states)
         if row.end:
             self._release(row.corrid)
         return response
@@ -400,8 +408,3 @@ class SequenceBatcherSim:
         flags = " ".join(name for name, on in (("start", start), ("end", end)) if on)
         return self.step({corrid: (value, flags, batch_size)})[corrid]
 
-
-def load_runner(backend: str, model_dir: pathlib.Path) -> Runner:
-    """The runner of `tests/runners/<backend>_runner.py` for one model directory."""
-    module = importlib.import_module(f"tests.runners.{backend}_runner")
-    return module.load(pathlib.Path(model_dir))

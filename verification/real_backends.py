@@ -7,7 +7,7 @@ Bazel links them into `@triton_backends` (third_party/triton) and, under
 `--config=real_backends`, hands them to the real-server e2e as data with
 `IMPLICIT_REAL_BACKENDS=1`. `installation` then lays out one backend folder
 of its own (a symlink per Triton backend folder, plus the wheel's python
-backend as tests.e2e.triton_server assembles it).
+backend as verification.triton_server assembles it).
 
 The tensorflow and pytorch backends need TensorFlow 2.21.0's and torch
 2.5.1's shared libraries, which the wheel's server does not carry:
@@ -25,8 +25,8 @@ import pathlib
 import subprocess
 from typing import Dict, List, Mapping, Optional
 
-from tests.e2e.installation import Installation, InstallationError
-from tests.e2e.triton_server import python_backend_directory
+from verification.installation import Installation, InstallationError
+from verification.triton_server import python_backend_directory
 
 REAL_BACKENDS_VAR = "IMPLICIT_REAL_BACKENDS"
 # "<package>=<launcher>,...": the environments' launchers, as runfiles paths.

@@ -21,8 +21,8 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from tests.e2e.expectations import Step, load_output, steps  # noqa: F401 - Step re-exported
-from tests.e2e.families import state_output_name, tensor_name
+from verification.expectations import Step, load_output, steps  # noqa: F401 - Step re-exported
+from verification.families import state_output_name, tensor_name
 
 PROTOCOLS = {"http": httpclient, "grpc": grpcclient}
 # How the clients type each model dtype's data (bool models carry int32 data).
@@ -166,7 +166,7 @@ def stream_sequences(url, model, sequences, lockstep=False):
             variable-shape sequences need it on Triton as released: core
             batches equal client shapes without comparing implicit states,
             whose shape grows after the first step (docs/verification.md, "Triton
-            batches differently shaped states"; tests/e2e/ragged_state_repro.py).
+            batches differently shaped states"; catalogue entry ragged-state-batch).
 
     Returns:
         corrid -> list of OUTPUT arrays (or the error of a failed request).
@@ -238,7 +238,7 @@ def load_run(url, models, sequences, length, first_corrid=100_000):
 
     Sequence i sends the value i % 9 + 1 on every step, so its k-th output
     must be k times that value (an ONNX string model: the value itself,
-    tests.e2e.expectations.load_output); every response is checked.
+    verification.expectations.load_output); every response is checked.
 
     Returns:
         A LoadReport with the request count, wall time and wrong results.

@@ -13,7 +13,7 @@ pair k takes OUTPUT_STATE_<k>__<1+k>, docs/models.md "libtorch models").
 this project, whether it is tested or why not (backend folder absent, GPU
 needed, not asked for); a backend folder no family uses is listed as
 unknown, never ignored. `format_discovery` renders that as the lines the
-e2e test and `//tests:verify` print.
+e2e test and `//verification:verify` print.
 """
 
 import dataclasses
@@ -97,7 +97,7 @@ def family(name: str) -> Family:
         return FAMILIES[name]
     except KeyError:
         raise KeyError(
-            f"model family {name!r} has no entry in tests/e2e/families.py FAMILIES (known:"
+            f"model family {name!r} has no entry in verification/families.py FAMILIES (known:"
             f" {sorted(FAMILIES)}); add one naming its Triton backend folder and string rule"
         ) from None
 
@@ -170,6 +170,6 @@ def format_discovery(found: Discovery) -> str:
              f"families tested: {', '.join(found.tested) or 'none'}"]
     lines += [f"family {name}: NOT TESTED: {why}" for name, why in found.not_tested.items()]
     lines += [f"backend folder '{name}/': UNKNOWN to these tests, no model family of this"
-              " project is served by it (tests/e2e/families.py FAMILIES); not verified"
+              " project is served by it (verification/families.py FAMILIES); not verified"
               for name in found.unknown]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The implicit-state buffers of `tests.triton_sim`, as Triton's sequence batcher makes them.
+"""The implicit-state buffers of `verification.triton_sim`, as Triton's sequence batcher makes them.
 
 Written from CONTRACT.md section 4 and the reference's section 4.2, not from
 the generators. A config may declare any number of `state` entries; each is
@@ -15,8 +15,11 @@ that with core's error at each sequence start (`SequenceStateError`; the
 real server logs it and the onnxruntime backend then crashes); otherwise it
 holds one empty string per 4 bytes, whatever the file said.
 
-`SimError`, the simulation's base error, lives here so that both modules
-raise it; `tests.triton_sim` re-exports it.
+`SimError`, the simulation's base error, and `TritonError` live here so that
+both modules raise them; `verification.triton_sim` re-exports them. So do
+the two rules a batch goes through: `batched_state` (how a backend collects
+rows whose states differ in shape, catalogue entry ragged-state-batch) and
+`hand_back` (which input state an output state updates, entry 8586).
 """
 
 import dataclasses
@@ -110,7 +113,8 @@ class StateEntry:
         output_name: The model output Triton takes the next buffer from.
         dtype: numpy type of the buffer.
         shape: Shape of a fresh buffer ([1] when batched + dims, -1 -> 1).
-        initial: The initial value (zeros or the data file), None without one.
+        initial: The initial value (zeros or the data file) shaped [1] (when
+            batched) + the initial state's own dims; None without one.
         start_error: Core's error at every sequence start, if any (a string
             state file whose size is not a multiple of 4).
     """
@@ -122,13 +126,26 @@ class StateEntry:
     initial: Optional[np.ndarray]
     start_error: str = ""
 
-    def fresh(self, garbage: Garbage) -> np.ndarray:
-        """The buffer a slot gets at START: the initial state, or garbage."""
+    def fresh(self, garbage: Garbage, honor_initial_dims: bool = False) -> np.ndarray:
+        """The buffer a slot gets at START: the initial state, or garbage.
+
+        Released Triton shapes it `shape` whatever the initial state's dims,
+        so it shows the initial value's first elements only;
+        `honor_initial_dims` gives the initial value in its own dims.
+        """
         if self.start_error:
             raise SequenceStateError(self.start_error)
-        if self.initial is not None:
+        if self.initial is None:
+            return garbage(self.shape, self.dtype)
+        if honor_initial_dims or self.initial.shape == self.shape:
             return self.initial.copy()
-        return garbage(self.shape, self.dtype)
+        return self.initial.reshape(-1)[:math.prod(self.shape)].reshape(self.shape).copy()
+
+    def fresh_bytes(self, buffer: np.ndarray) -> int:
+        """How many bytes a fresh `buffer` holds: the whole initial value, whatever its shape."""
+        if self.initial is None or self.dtype == np.object_:
+            return buffer.nbytes
+        return self.initial.nbytes
 
 
 def _zeroed_strings(size: int, name: str, count: int, shape: Tuple[int, ...]) -> np.ndarray:
@@ -152,15 +169,17 @@ def _read_data_file(path: pathlib.Path, dtype: np.dtype, shape: Tuple[int, ...])
     return np.frombuffer(blob[:count * dtype.itemsize], dtype=dtype).reshape(shape).copy()
 
 
-def _initial_value(state, shape: Tuple[int, ...], model_dir: pathlib.Path):
-    """The entry's initial_state as an array of `shape` (None: it has none)."""
+def _initial_value(state, batch: Tuple[int, ...], model_dir: pathlib.Path):
+    """The entry's initial_state as an array of batch + its own dims (None: it has none)."""
     if not state.initial_state:
         return None
     initial = state.initial_state[0]
     dtype = np.dtype(numpy_type(state.data_type))
-    if math.prod(initial.dims) != math.prod(shape):
+    shape = batch + tuple(initial.dims)
+    if len(initial.dims) != len(state.dims) or any(
+            s not in (-1, d) for s, d in zip(state.dims, initial.dims, strict=True)):
         raise SimError(f"initial_state dims {list(initial.dims)} of '{state.input_name}'"
-                       f" do not fill state {shape}")
+                       f" do not fit state dims {list(state.dims)}")
     if initial.zero_data:  # core allocates 4 zero bytes per string: empty strings
         return np.full(shape, b"", dtype=object) if dtype == np.object_ else np.zeros(
             shape, dtype)
@@ -187,7 +206,7 @@ def state_entries(config: mc.ModelConfig, model_dir: pathlib.Path) -> List[State
         entries.append(StateEntry(
             input_name=state.input_name, output_name=state.output_name,
             dtype=np.dtype(numpy_type(state.data_type)), shape=shape,
-            initial=None if error else _initial_value(state, shape, model_dir),
+            initial=None if error else _initial_value(state, batch, model_dir),
             start_error=error))
     return entries
 
@@ -203,3 +222,73 @@ def _string_file_error(state, model_dir: pathlib.Path) -> str:
     if size % 4 == 0:
         return ""
     return f"{NOT_MULTIPLE_OF_4} (state '{state.input_name}', {data_file}: {size} bytes)"
+
+
+class TritonError(SimError):
+    """An error Triton itself returns to the client for a request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+# What a backend does with a batched state input whose rows hold fewer bytes
+# than the first row's shape times the row count (see batched_state).
+SHORT_STATE = {
+    "onnxruntime_onnx": "error", "onnxruntime": "error",
+    "pytorch_libtorch": "unset", "pytorch": "unset",
+}
+
+
+def batched_state(states: List[np.ndarray], short: str, garbage: Garbage) -> np.ndarray:
+    """One state input of a batch, collected as Triton's backends collect it.
+
+    Core forms a batch from the client inputs' shapes only and attaches the
+    implicit states afterwards, so the rows' states may differ in shape (a
+    variable-shape state is [1, 1] at a sequence's first step, [1, width]
+    later). The onnxruntime and pytorch backends take the first row's shape
+    with the batch dimension set to the row count, and lay the rows' bytes
+    end to end (measured with tritonserver 2.51 and Triton's r24.10 CPU
+    backends: verification/catalogue_checks.py RaggedStateBatchTest). More
+    bytes than that shape holds: it reads the first ones, so later rows see
+    a neighbour's elements.
+    Fewer: `short` says what happens ("error": every request of the batch
+    fails with ONNX Runtime's message; "unset": the missing elements are
+    uninitialized memory, `garbage` here; measured: 0 on a quiet server,
+    -222740433 under load).
+    """
+    shape = (len(states),) + states[0].shape[1:]
+    if all(state.shape == states[0].shape for state in states):
+        return np.concatenate(states)
+    flat = np.concatenate([state.reshape(-1) for state in states])
+    need = int(np.prod(shape))
+    if flat.size < need:
+        if short == "error":
+            size = flat.dtype.itemsize
+            raise TritonError(f"onnx runtime error 2: not enough space: expected {need * size},"
+                              f" got {flat.size * size}")
+        if short != "unset":
+            raise SimError(f"no measured behaviour for a batched state of {flat.size} elements"
+                           f" in shape {shape} on this backend")
+        flat = np.concatenate([flat, garbage((need - flat.size,), flat.dtype)])
+    return flat[:need].reshape(shape)
+
+
+def hand_back(entries, by_name_order: bool) -> Tuple[int, ...]:
+    """For each state entry j (config order), the entry whose output becomes j's next input.
+
+    Core (`SequenceStates::OutputState`, src/sequence_state.cc, r24.10 and
+    main) keeps input and output states in two maps keyed by name and
+    updates the input whose position among the sorted input names equals
+    the output's position among the sorted output names: when the two
+    orders differ the states are exchanged (server issue 8586). Without
+    `by_name_order`, the config's own pairs.
+    """
+    if not by_name_order:
+        return tuple(range(len(entries)))
+    inputs = sorted(entry.input_name for entry in entries)
+    outputs = sorted(entry.output_name for entry in entries)
+    source = {}
+    for k, entry in enumerate(entries):
+        target = inputs[outputs.index(entry.output_name)]
+        source[next(j for j, e in enumerate(entries) if e.input_name == target)] = k
+    return tuple(source[j] for j in range(len(entries)))
