@@ -38,7 +38,7 @@ if not __package__:  # run by file path: put the checkout, not this folder, on s
 import argparse  # noqa: E402 - after the path fix above
 import dataclasses  # noqa: E402
 import time  # noqa: E402
-from typing import Dict, List, Optional, Tuple  # noqa: E402
+from typing import Dict, FrozenSet, List, Optional, Tuple  # noqa: E402
 
 from generators import fork_child  # noqa: E402
 from generators.backends import builder_for  # noqa: E402
@@ -172,9 +172,14 @@ def _parser(script: Script) -> argparse.ArgumentParser:
     return parser
 
 
+def selected_backends(args: argparse.Namespace) -> FrozenSet[Backend]:
+    """The backends whose flags the command line passes."""
+    return frozenset(b for flag, b in _BACKEND_FLAGS.items() if getattr(args, flag))
+
+
 def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
     """The matrix entries the upstream-style flags ask for."""
-    backends = {b for flag, b in _BACKEND_FLAGS.items() if getattr(args, flag)}
+    backends = selected_backends(args)
     if not backends:
         raise SpecError("no backend selected; pass one or more of "
                         + ", ".join(f"--{f}" for f in args.script.backend_flags))
@@ -231,7 +236,7 @@ def _build(variant: Variant, options: BuildOptions, model_dir: pathlib.Path, pos
 def generate(args: argparse.Namespace) -> int:
     """Write the selected models, all or none; returns the number written."""
     options = BuildOptions(onnx_opset=args.onnx_opset, onnx_ir_version=args.onnx_ir_version)
-    entries = select(args, expand())
+    entries = select(args, expand(backends=selected_backends(args)))
     for backend in sorted({e.variant.backend for e in entries}, key=lambda b: b.value):
         # Every framework (and a plan's GPU) present before anything is written.
         getattr(builder_for(backend), "check_available", lambda: None)()

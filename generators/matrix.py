@@ -11,12 +11,13 @@ Standard library only: the repository rule runs it with a bare interpreter.
 """
 
 import argparse
+import collections
 import dataclasses
 import itertools
 import json
 import pathlib
 import sys
-from typing import Iterable, List, Mapping, Optional
+from typing import FrozenSet, Iterable, List, Mapping, Optional
 
 from generators.errors import SpecError
 from generators.variant import Backend, DType, Variant, backend_builds
@@ -57,13 +58,16 @@ def load_matrix(path: pathlib.Path = MATRIX_PATH) -> dict:
     return matrix
 
 
-def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[Entry]:
+def _repository_entries(repo: Mapping, default_dtypes: Iterable[str],
+                        backends: Optional[FrozenSet[Backend]] = None) -> List[Entry]:
     unknown = sorted(set(repo) - _REPO_KEYS)
     if unknown:
         raise SpecError(f"repository {repo.get('name')!r} has unknown keys {unknown}")
     entries = []
     for backend_name in repo["backends"]:
         backend = Backend(backend_name)
+        if backends is not None and backend not in backends:
+            continue
         for dtype_name in repo.get("dtypes", default_dtypes):
             for max_batch, state_pairs in itertools.product(
                 repo["max_batch"], repo.get("state_pair_sets", [None])
@@ -86,14 +90,20 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str]) -> List[En
     return entries
 
 
-def expand(matrix: Optional[Mapping] = None) -> List[Entry]:
-    """Every (repository, variant) the matrix describes, in a stable order."""
+def expand(matrix: Optional[Mapping] = None,
+           backends: Optional[Iterable[Backend]] = None) -> List[Entry]:
+    """Every (repository, variant) the matrix describes, in a stable order.
+
+    With `backends`, only theirs (the CLI's selection: a one-backend run
+    builds no other backend's variants).
+    """
     matrix = load_matrix() if matrix is None else matrix
+    wanted = None if backends is None else frozenset(backends)
     entries = []
     for repo in matrix["repositories"]:
-        entries.extend(_repository_entries(repo, matrix["dtypes"]))
-    keys = [(e.repository, e.variant.name) for e in entries]
-    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        entries.extend(_repository_entries(repo, matrix["dtypes"], wanted))
+    counts = collections.Counter((e.repository, e.variant.name) for e in entries)
+    duplicates = sorted(k for k, n in counts.items() if n > 1)
     if duplicates:
         raise SpecError(f"matrix lists the same model twice: {duplicates}")
     return entries
