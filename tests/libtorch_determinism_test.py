@@ -50,7 +50,8 @@ multi = {"name": "multi", "shape": [1], "max_batch": [0], "initial_state": "file
          "state_pair_sets": [[["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE_1", "OUTPUT_STATE_1"]]]}
 repo = {"name": "repo", "shape": [-1], "max_batch": [8], "initial_state": "none",
         "strategy": "direct", "backends": ["libtorch"], "dtypes": ["int32", "float32"]}
-gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [multi, repo]})
+MATRIX = {"dtypes": [], "repositories": [multi, repo]}
+gen_qa_implicit_models.expand = lambda **selection: matrix.expand(MATRIX, **selection)
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--libtorch"]))
 """
 _GENERATOR = "generators.backends.libtorch.libtorch_generator"

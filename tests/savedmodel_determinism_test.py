@@ -47,7 +47,8 @@ repo = {"name": "repo", "shape": [-1], "max_batch": [8], "initial_state": "file"
 multi = {"name": "multi", "shape": [1], "max_batch": [0], "initial_state": "file",
          "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["float32"],
          "state_pair_sets": [[["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE_1", "OUTPUT_STATE_1"]]]}
-gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo, multi]})
+MATRIX = {"dtypes": [], "repositories": [repo, multi]}
+gen_qa_implicit_models.expand = lambda **selection: matrix.expand(MATRIX, **selection)
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--savedmodel"]))
 """
 _GENERATOR = "generators.backends.savedmodel.savedmodel_generator"

@@ -41,7 +41,8 @@ from generators import api, gen_qa_implicit_models, matrix
 out = pathlib.Path(sys.argv[1])
 repo = {"name": "repo", "shape": [1], "max_batch": [8], "initial_state": "none",
         "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["int32", "float32"]}
-gen_qa_implicit_models.expand = lambda: matrix.expand({"dtypes": [], "repositories": [repo]})
+MATRIX = {"dtypes": [], "repositories": [repo]}
+gen_qa_implicit_models.expand = lambda **selection: matrix.expand(MATRIX, **selection)
 code = gen_qa_implicit_models.main(["--models_dir", str(out / "cli"), "--all", "--savedmodel"])
 api.create_tf_modelfile(out / "api", 1, 8, "int32", [1])
 sys.exit(code)
