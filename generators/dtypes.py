@@ -7,6 +7,7 @@ Unknown keys raise `KeyError` through the tables: nothing returns None.
 """
 
 import dataclasses
+import struct
 from typing import Optional
 
 from generators.variant import Backend, DType, Variant
@@ -20,16 +21,25 @@ class DTypeInfo:
     io_numpy: str  # numpy dtype of the data tensors as the client sends them
     control_field: str  # ModelSequenceBatching.Control *_false_true field
     control_numpy: str  # numpy dtype of the START/END/READY tensors
+    # struct format of one element in a state's data file ("" for strings;
+    # bfloat16 is packed as the high half of float32's, see `pack_elements`).
+    struct_format: str = ""
+
+
+def _coverage(config_type: str, io_numpy: str, struct_format: str) -> "DTypeInfo":
+    """A state-coverage dtype: its data typed as itself, driven with int32 controls."""
+    return DTypeInfo(config_type=config_type, io_numpy=io_numpy, control_field="int32_false_true",
+                     control_numpy="int32", struct_format=struct_format)
 
 
 DTYPES = {
     DType.FLOAT32: DTypeInfo(
         config_type="TYPE_FP32", io_numpy="float32",
-        control_field="fp32_false_true", control_numpy="float32",
+        control_field="fp32_false_true", control_numpy="float32", struct_format="<f",
     ),
     DType.INT32: DTypeInfo(
         config_type="TYPE_INT32", io_numpy="int32",
-        control_field="int32_false_true", control_numpy="int32",
+        control_field="int32_false_true", control_numpy="int32", struct_format="<i",
     ),
     # Strings: upstream drives the controls of string models with int32.
     DType.OBJECT: DTypeInfo(
@@ -39,9 +49,39 @@ DTYPES = {
     # Bool models carry int32 data (the QA clients send int32) but bool controls.
     DType.BOOL: DTypeInfo(
         config_type="TYPE_INT32", io_numpy="int32",
-        control_field="bool_false_true", control_numpy="bool",
+        control_field="bool_false_true", control_numpy="bool", struct_format="<i",
     ),
+    # A real TYPE_BOOL state (running XOR), driven with bool controls.
+    DType.BOOLEAN: DTypeInfo(
+        config_type="TYPE_BOOL", io_numpy="bool",
+        control_field="bool_false_true", control_numpy="bool", struct_format="<?",
+    ),
+    DType.INT8: _coverage("TYPE_INT8", "int8", "<b"),
+    DType.INT16: _coverage("TYPE_INT16", "int16", "<h"),
+    DType.INT64: _coverage("TYPE_INT64", "int64", "<q"),
+    DType.UINT8: _coverage("TYPE_UINT8", "uint8", "<B"),
+    DType.UINT16: _coverage("TYPE_UINT16", "uint16", "<H"),
+    DType.UINT32: _coverage("TYPE_UINT32", "uint32", "<I"),
+    DType.UINT64: _coverage("TYPE_UINT64", "uint64", "<Q"),
+    DType.FLOAT16: _coverage("TYPE_FP16", "float16", "<e"),
+    # numpy has no bfloat16: clients send float32 arrays, which tritonclient
+    # truncates to BF16 (exact for the small integers the tests send).
+    DType.BFLOAT16: _coverage("TYPE_BF16", "float32", "bf16"),
+    DType.FLOAT64: _coverage("TYPE_FP64", "float64", "<d"),
 }
+
+
+def pack_elements(dtype: DType, values) -> bytes:
+    """Raw little-endian bytes of numeric `values` as Triton holds a `dtype` tensor.
+
+    BF16 is the high 16 bits of the float32 (exact for integers up to 256).
+    """
+    info = DTYPES[dtype]
+    if not info.struct_format:
+        raise KeyError(f"dtype {dtype.value} has no fixed-size elements")
+    if info.struct_format == "bf16":
+        return b"".join(struct.pack("<f", float(v))[2:] for v in values)
+    return b"".join(struct.pack(info.struct_format, v) for v in values)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -73,6 +113,10 @@ _FAMILIES = {
         corrid_type="TYPE_INT32", end_control=True),
     (Backend.LIBTORCH, False): FamilyInfo(
         platform="pytorch_libtorch", model_file="model.pt", positional_names=True),
+    # Dyna libtorch models add END__4 and CORRID__5 (INT64: torch has no uint64).
+    (Backend.LIBTORCH, True): FamilyInfo(
+        platform="pytorch_libtorch", model_file="model.pt", positional_names=True,
+        corrid_type="TYPE_INT64", end_control=True),
     (Backend.PYTHON, False): FamilyInfo(
         backend="python", model_file="model.py", instance_kind="KIND_CPU",
         corrid_type="TYPE_UINT64", end_control=True, updates_state=False),
@@ -80,6 +124,10 @@ _FAMILIES = {
         platform="tensorflow_savedmodel", model_file="model.savedmodel",
         corrid_type="TYPE_UINT64", end_control=True, updates_state=False),
 }
+# The python and savedmodel families already declare END and CORRID: their
+# dyna models differ only in the strategy.
+_FAMILIES[(Backend.PYTHON, True)] = _FAMILIES[(Backend.PYTHON, False)]
+_FAMILIES[(Backend.SAVEDMODEL, True)] = _FAMILIES[(Backend.SAVEDMODEL, False)]
 
 
 def dtype_info(dtype: DType) -> DTypeInfo:

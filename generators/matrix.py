@@ -2,9 +2,11 @@
 
 The matrix is data: one entry per model repository, listing the shape,
 batching, initial state, strategy, dtypes and backends it holds, and
-optionally `state_pair_sets` (one model per set of state pairs) and
+optionally `state_pair_sets` (one model per set of state pairs),
 `initial_state_dims` (the file initial state's own dims under a variable
-state). Both the
+state), `state_dtypes` (dtype -> the state's wider dtype), `state_dims_sets`
+(one model per state dims unlike INPUT's) and `same_buffer`
+(use_same_buffer_for_input_output). Both the
 Bazel repository rule (which turns the expansion into `VARIANTS` for the
 macros) and the standalone CLI call `expand`, so the two can never disagree.
 Standard library only: the repository rule runs it with a bare interpreter.
@@ -25,7 +27,8 @@ from generators.variant import Backend, DType, Variant, backend_builds
 MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matrix.json"
 _REPO_KEYS = {
     "name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes",
-    "state_pair_sets", "initial_state_dims", "comment",
+    "state_pair_sets", "initial_state_dims", "state_dtypes", "state_dims_sets", "same_buffer",
+    "comment",
 }
 
 
@@ -69,10 +72,13 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str],
         if backends is not None and backend not in backends:
             continue
         for dtype_name in repo.get("dtypes", default_dtypes):
-            for max_batch, state_pairs in itertools.product(
-                repo["max_batch"], repo.get("state_pair_sets", [None])
+            state_dtype = repo.get("state_dtypes", {}).get(dtype_name)
+            for max_batch, state_pairs, state_dims in itertools.product(
+                repo["max_batch"], repo.get("state_pair_sets", [None]),
+                repo.get("state_dims_sets", [None]),
             ):
-                if not backend_builds(backend, DType(dtype_name), max_batch):
+                if not all(backend_builds(backend, DType(name), max_batch)
+                           for name in filter(None, (dtype_name, state_dtype))):
                     continue
                 spec = {
                     "backend": backend_name,
@@ -86,6 +92,12 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str],
                     spec["state_pairs"] = state_pairs
                 if "initial_state_dims" in repo:
                     spec["initial_state_dims"] = repo["initial_state_dims"]
+                if state_dtype is not None:
+                    spec["state_dtype"] = state_dtype
+                if state_dims is not None:
+                    spec["state_dims"] = state_dims
+                if repo.get("same_buffer"):
+                    spec["same_buffer"] = True
                 entries.append(Entry(repository=repo["name"], variant=Variant.from_spec(spec)))
     return entries
 

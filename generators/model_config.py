@@ -20,7 +20,7 @@ from typing import Dict, Tuple
 
 from google.protobuf import text_format
 
-from generators.dtypes import dtype_info, family_info
+from generators.dtypes import dtype_info, family_info, pack_elements
 from generators.triton_schema import model_config_pb2 as mc
 from generators.variant import DType, InitialState, StatePair, Variant
 
@@ -54,7 +54,7 @@ def tensor_names(variant: Variant) -> TensorNames:
     needs `<name>__<index>`: the index is the forward() argument position of
     an input and the tuple position of an output. Inputs are INPUT__0,
     INPUT_STATE__1, START__2, READY__3 (upstream's names, which its QA clients
-    use), and state pair k >= 1 takes the next free positions:
+    use), a dyna model's END__4 and CORRID__5, and state pair k >= 1 takes the next free positions:
     `<input>__<3 + k>` and `<output>__<1 + k>`, e.g. INPUT_STATE_1__4 ->
     OUTPUT_STATE_1__2 and INPUT_STATE_2__5 -> OUTPUT_STATE_2__3.
     """
@@ -65,8 +65,9 @@ def tensor_names(variant: Variant) -> TensorNames:
     states = [StatePair(f"{first.input}__1", f"{first.output}__1")]
     states += [StatePair(f"{pair.input}__{3 + k}", f"{pair.output}__{1 + k}")
                for k, pair in enumerate(others, 1)]
+    # A dyna model has one state pair: END and CORRID follow READY.
     return TensorNames(input="INPUT__0", output="OUTPUT__0", start="START__2", ready="READY__3",
-                       states=tuple(states))
+                       end="END__4", corrid="CORRID__5", states=tuple(states))
 
 
 def _control(kind: str, name: str, variant: Variant) -> mc.ModelSequenceBatching.Control:
@@ -77,10 +78,14 @@ def _control(kind: str, name: str, variant: Variant) -> mc.ModelSequenceBatching
     return control
 
 
+def _data_type(dtype: DType) -> int:
+    return mc.DataType.Value(dtype_info(dtype).config_type)
+
+
 def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
     family = family_info(variant)
     names = tensor_names(variant)
-    data_type = mc.DataType.Value(dtype_info(variant.dtype).config_type)
+    data_type = _data_type(variant.state_type)
     batching = mc.ModelSequenceBatching(max_sequence_idle_microseconds=IDLE_MICROSECONDS)
     if variant.dyna and variant.max_batch > 0:
         batching.oldest.max_candidate_sequences = OLDEST_CANDIDATES
@@ -103,8 +108,10 @@ def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
     for pair, named in zip(variant.state_pairs, names.states, strict=True):
         state = batching.state.add(
             input_name=named.input, output_name=named.output, data_type=data_type,
-            dims=list(variant.shape),
+            dims=list(variant.state_layout),
         )
+        if variant.same_buffer:
+            state.use_same_buffer_for_input_output = True
         if variant.initial_state is not InitialState.NONE:
             initial = state.initial_state.add()
             initial.name = "state init"
@@ -120,7 +127,6 @@ def _sequence_batching(variant: Variant) -> mc.ModelSequenceBatching:
 def build_config(variant: Variant) -> mc.ModelConfig:
     """The complete `ModelConfig` of a variant."""
     family = family_info(variant)
-    data_type = mc.DataType.Value(dtype_info(variant.dtype).config_type)
     config = mc.ModelConfig(
         name=variant.name,
         platform=family.platform,
@@ -128,8 +134,10 @@ def build_config(variant: Variant) -> mc.ModelConfig:
         max_batch_size=variant.max_batch,
     )
     names = tensor_names(variant)
-    config.input.add(name=names.input, data_type=data_type, dims=list(variant.shape))
-    config.output.add(name=names.output, data_type=data_type, dims=list(variant.shape))
+    config.input.add(name=names.input, data_type=_data_type(variant.dtype),
+                     dims=list(variant.shape))
+    config.output.add(name=names.output, data_type=_data_type(variant.state_type),
+                      dims=list(variant.shape))
     config.sequence_batching.CopyFrom(_sequence_batching(variant))
     config.instance_group.add(kind=mc.ModelInstanceGroup.Kind.Value(family.instance_kind))
     return config
@@ -200,7 +208,8 @@ def initial_state_files(variant: Variant) -> Dict[str, bytes]:
     """Contents of `initial_state/<file>` per state pair of a file-initialised variant.
 
     Numeric states: pair k holds `file_initial_value(k)` in every element,
-    raw, little-endian and row-major; with `initial_state_dims` (one pair),
+    raw, little-endian and row-major, in the state's dtype (a BOOLEAN state:
+    true); with `initial_state_dims` (one pair),
     element i holds `file_initial_value(0) * (i + 1)` (100, 200, 300, ...),
     so a server that keeps only the first value answers differently (server
     issue 6538). String states: one empty BYTES element
@@ -212,11 +221,13 @@ def initial_state_files(variant: Variant) -> Dict[str, bytes]:
     count = math.prod(variant.initial_dims)
     files = {}
     for index, pair in enumerate(variant.state_pairs):
-        if variant.dtype is DType.OBJECT:
+        if variant.state_type is DType.OBJECT:
             files[pair.data_file] = struct.pack("<I", 0) * count
             continue
-        fmt = "<f" if variant.dtype is DType.FLOAT32 else "<i"
+        if variant.state_type is DType.BOOLEAN:
+            files[pair.data_file] = pack_elements(DType.BOOLEAN, [True] * count)
+            continue
         steps = range(1, count + 1) if variant.initial_state_dims else [1] * count
-        files[pair.data_file] = b"".join(
-            struct.pack(fmt, file_initial_value(index) * step) for step in steps)
+        files[pair.data_file] = pack_elements(
+            variant.state_type, [file_initial_value(index) * step for step in steps])
     return files

@@ -11,8 +11,9 @@ import dataclasses
 import enum
 import json
 import re
-from typing import Any, Mapping, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
+from generators import served_types
 from generators.errors import SpecError, UnsupportedVariantError
 
 
@@ -27,12 +28,31 @@ class Backend(str, enum.Enum):
 
 
 class DType(str, enum.Enum):
-    """Model dtype, spelled as numpy names it (and as model names carry it)."""
+    """Model dtype, spelled as numpy names it (and as model names carry it).
+
+    The first four are upstream's; `BOOL` is upstream's "bool" model, which
+    carries INT32 data with bool controls. The others exist for the
+    state-coverage repositories (docs/models.md, "Every state type"), where
+    INPUT, OUTPUT and the state are of that Triton type: `BOOLEAN` is a real
+    TYPE_BOOL state (numpy's `bool`, named apart from upstream's "bool"
+    models) and `BFLOAT16` is TYPE_BF16, which numpy has no type for.
+    """
 
     FLOAT32 = "float32"
     INT32 = "int32"
     OBJECT = "object"
     BOOL = "bool"
+    BOOLEAN = "boolean"
+    INT8 = "int8"
+    INT16 = "int16"
+    INT64 = "int64"
+    UINT8 = "uint8"
+    UINT16 = "uint16"
+    UINT32 = "uint32"
+    UINT64 = "uint64"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    FLOAT64 = "float64"
 
 
 class InitialState(str, enum.Enum):
@@ -53,6 +73,11 @@ class Strategy(str, enum.Enum):
 # What each backend can build. The matrix expansion and the validation below
 # both read this table, so a combination is either generated or rejected,
 # never silently half-supported.
+# Upstream's four dtypes; every other DType is a state-coverage dtype.
+UPSTREAM_DTYPES = frozenset({DType.FLOAT32, DType.INT32, DType.OBJECT, DType.BOOL})
+STATE_COVERAGE_DTYPES = frozenset(DType) - UPSTREAM_DTYPES
+# Plans stay numeric float32/int32: these machines have no TensorRT to
+# measure any other state type on (docs/models.md, "Every state type").
 BACKEND_DTYPES = {
     Backend.ONNX: frozenset(DType),
     Backend.SAVEDMODEL: frozenset(DType),
@@ -60,13 +85,7 @@ BACKEND_DTYPES = {
     Backend.PLAN: frozenset({DType.FLOAT32, DType.INT32}),
     Backend.LIBTORCH: frozenset(DType),
 }
-BACKEND_STRATEGIES = {
-    Backend.ONNX: frozenset(Strategy),
-    Backend.SAVEDMODEL: frozenset({Strategy.DIRECT}),
-    Backend.PYTHON: frozenset({Strategy.DIRECT}),
-    Backend.PLAN: frozenset(Strategy),
-    Backend.LIBTORCH: frozenset({Strategy.DIRECT}),
-}
+BACKEND_STRATEGIES = {backend: frozenset(Strategy) for backend in Backend}
 # Triton's pytorch backend hands a string input to the model as a 1-D
 # List[str]; a batched string model has 2-D inputs and never loads.
 BATCHED_STRING_BACKENDS = frozenset({Backend.LIBTORCH})
@@ -91,6 +110,16 @@ MULTI_STATE_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
 # Concrete initial-state dims under a variable state are defined for these
 # dtypes only (docs/models.md, "Initial-state dims under a variable state").
 INITIAL_STATE_DIMS_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
+# A state of another dtype than INPUT (`state_dtype`): the pairs defined,
+# each a state wider than its inputs (docs/models.md, "Every state type").
+WIDER_STATE_DTYPES = {DType.INT32: DType.INT64, DType.FLOAT16: DType.FLOAT32}
+# A state of other dims than INPUT (`state_dims`), for a single-state
+# fixed-shape [1] model of these dtypes: (2,) keeps the running sum and the
+# step count, () is a scalar state (docs/models.md, "States shaped unlike INPUT").
+STATE_DIMS_CHOICES = ((2,), ())
+STATE_DIMS_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
+# `use_same_buffer_for_input_output` variants: single-state numeric models.
+SAME_BUFFER_DTYPES = frozenset({DType.FLOAT32, DType.INT32})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,9 +144,14 @@ def _batched_strings_refused(backend: Backend, dtype: DType, max_batch: int) -> 
 
 
 def backend_builds(backend: Backend, dtype: DType, max_batch: int) -> bool:
-    """Whether `backend` builds `dtype` models with this max_batch (the matrix skips others)."""
-    return dtype in BACKEND_DTYPES[backend] and not _batched_strings_refused(
-        backend, dtype, max_batch)
+    """Whether `backend` builds `dtype` models with this max_batch (the matrix skips others).
+
+    A state-coverage dtype that Triton's backend was measured not to serve
+    (generators/served_types.py `EXCLUSIONS`) is not built either.
+    """
+    return (dtype in BACKEND_DTYPES[backend]
+            and not _batched_strings_refused(backend, dtype, max_batch)
+            and served_types.exclusion(backend.value, dtype.value) is None)
 
 
 def _choices(enum_type) -> str:
@@ -158,11 +192,15 @@ class Variant:
     strategy: Strategy = Strategy.DIRECT
     state_pairs: Tuple[StatePair, ...] = DEFAULT_STATE_PAIRS
     initial_state_dims: Tuple[int, ...] = ()
+    state_dtype: Optional[DType] = None  # the state's (and OUTPUT's) dtype when not `dtype`
+    state_dims: Optional[Tuple[int, ...]] = None  # the state's dims when not `shape`
+    same_buffer: bool = False  # use_same_buffer_for_input_output
 
     def __post_init__(self) -> None:
         """Reject combinations the contract excludes, naming the rule."""
         self._check_state_pairs()
         self._check_initial_state_dims()
+        self._check_state_layout()
         if not self.shape or any(d != -1 and d < 1 for d in self.shape):
             raise UnsupportedVariantError(
                 f"shape {list(self.shape)} is invalid; each dim must be >= 1 or -1 (variable)"
@@ -177,10 +215,16 @@ class Variant:
                 f"backend '{self.backend.value}' does not support dtype '{self.dtype.value}';"
                 f" choose one of: {allowed}"
             )
+        for dtype in {self.dtype, self.state_type}:
+            excluded = served_types.exclusion(self.backend.value, dtype.value)
+            if excluded is not None:
+                raise UnsupportedVariantError(
+                    f"backend '{self.backend.value}' cannot serve dtype '{dtype.value}':"
+                    f" {excluded} (generators/served_types.py); choose another dtype or backend")
         if self.strategy not in BACKEND_STRATEGIES[self.backend]:
             raise UnsupportedVariantError(
                 f"backend '{self.backend.value}' has no dyna ('{self.strategy.value}' strategy)"
-                " models; dyna models exist for onnx and plan only"
+                " models"
             )
         if _batched_strings_refused(self.backend, self.dtype, self.max_batch):
             raise UnsupportedVariantError(
@@ -261,6 +305,52 @@ class Variant:
                 " dim >= 1 per state dim, differing from it only where it is -1, and use them"
                 " with a variable shape (a fixed shape already fixes the initial dims)")
 
+    def _check_state_layout(self) -> None:
+        """The state-coverage options: their dtypes, and one at a time."""
+        coverage = self.dtype in STATE_COVERAGE_DTYPES
+        options = [name for name, used in (
+            ("state_dtype", self.state_dtype is not None),
+            ("state_dims", self.state_dims is not None),
+            ("same_buffer", self.same_buffer),
+            ("state_pairs", self.multi_state),
+            ("initial_state_dims", bool(self.initial_state_dims)),
+            ("strategy 'oldest'", self.dyna)) if used]
+        if len(options) > 1:
+            raise UnsupportedVariantError(
+                f"options {options} are combined; each state-coverage model varies one thing"
+                " from a single-state direct model, so give at most one of them")
+        if coverage and options and options != ["state_dtype"]:
+            raise UnsupportedVariantError(
+                f"dtype '{self.dtype.value}' is a state-coverage dtype, defined for the default"
+                f" single-state direct model only; drop {options}")
+        if self.state_dtype is not None and WIDER_STATE_DTYPES.get(self.dtype) != self.state_dtype:
+            pairs = ", ".join(f"{k.value} -> {v.value}" for k, v in WIDER_STATE_DTYPES.items())
+            raise UnsupportedVariantError(
+                f"state_dtype '{self.state_dtype.value}' with dtype '{self.dtype.value}' is not"
+                f" defined; the wider states are {pairs}")
+        if self.state_dims is not None:
+            if self.state_dims not in STATE_DIMS_CHOICES or self.shape != (1,) \
+                    or self.dtype not in STATE_DIMS_DTYPES \
+                    or self.initial_state is InitialState.FILE:
+                raise UnsupportedVariantError(
+                    f"state_dims {list(self.state_dims)} with shape {list(self.shape)}, dtype"
+                    f" '{self.dtype.value}' and initial_state '{self.initial_state.value}' is not"
+                    " defined; use state_dims [2] or [] with shape [1], dtype float32 or int32"
+                    " and initial_state 'none' or 'zero'")
+        if self.same_buffer and self.dtype not in SAME_BUFFER_DTYPES:
+            raise UnsupportedVariantError(
+                f"same_buffer is defined for float32 and int32 only, got dtype '{self.dtype.value}'")
+
+    @property
+    def state_type(self) -> DType:
+        """The state's dtype (OUTPUT's too): `state_dtype`, else `dtype`."""
+        return self.state_dtype or self.dtype
+
+    @property
+    def state_layout(self) -> Tuple[int, ...]:
+        """The state's configured dims: `state_dims`, else INPUT's `shape`."""
+        return self.shape if self.state_dims is None else self.state_dims
+
     @property
     def multi_state(self) -> bool:
         """Whether the state pairs differ from the default single INPUT_STATE pair."""
@@ -305,12 +395,16 @@ class Variant:
         """Model name as Triton's QA clients build it (test_util.py)."""
         kind = "dyna_sequence" if self.dyna else "sequence"
         suffix = f"_states{len(self.state_pairs)}" if self.multi_state else ""
+        if self.state_dtype is not None:
+            suffix = f"_state_{self.state_dtype.value}"
+        elif self.state_dims is not None:
+            suffix = "_state_scalar" if not self.state_dims else "_state_sum_count"
         return f"{self.prefix}_{kind}_{self.dtype.value}{suffix}"
 
     @property
     def state_shape(self) -> Tuple[int, ...]:
         """Shape Triton gives a fresh state (without batch): -1 becomes 1."""
-        return tuple(1 if d == -1 else d for d in self.shape)
+        return tuple(1 if d == -1 else d for d in self.state_layout)
 
     @property
     def initial_dims(self) -> Tuple[int, ...]:
@@ -325,8 +419,8 @@ class Variant:
     def to_spec(self) -> dict:
         """The JSON-ready spec that `from_spec` reads back.
 
-        `state_pairs` and `initial_state_dims` appear only when they differ
-        from the defaults, so the specs (and the models built from them) of
+        `state_pairs`, `initial_state_dims`, `state_dtype`, `state_dims` and
+        `same_buffer` appear only when they differ from the defaults, so the specs (and the models built from them) of
         variants without them never change.
         """
         spec = {
@@ -341,6 +435,12 @@ class Variant:
             spec["state_pairs"] = [[pair.input, pair.output] for pair in self.state_pairs]
         if self.initial_state_dims:
             spec["initial_state_dims"] = list(self.initial_state_dims)
+        if self.state_dtype is not None:
+            spec["state_dtype"] = self.state_dtype.value
+        if self.state_dims is not None:
+            spec["state_dims"] = list(self.state_dims)
+        if self.same_buffer:
+            spec["same_buffer"] = True
         return spec
 
     def to_json(self) -> str:
@@ -373,7 +473,19 @@ class Variant:
             isinstance(d, int) and not isinstance(d, bool) for d in initial_dims
         ):
             raise SpecError(f"field 'initial_state_dims' must be a list of ints, got {initial_dims!r}")
+        state_dims = spec.get("state_dims")
+        if state_dims is not None and (not isinstance(state_dims, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) for d in state_dims)):
+            raise SpecError(f"field 'state_dims' must be a list of ints, got {state_dims!r}")
+        same_buffer = spec.get("same_buffer", False)
+        if not isinstance(same_buffer, bool):
+            raise SpecError(f"field 'same_buffer' must be true or false, got {same_buffer!r}")
+        state_dtype = spec.get("state_dtype")
         return cls(
+            state_dtype=None if state_dtype is None else _parse_enum(
+                DType, "state_dtype", state_dtype),
+            state_dims=None if state_dims is None else tuple(state_dims),
+            same_buffer=same_buffer,
             initial_state_dims=tuple(initial_dims),
             state_pairs=_parse_state_pairs(spec.get("state_pairs")),
             backend=_parse_enum(Backend, "backend", spec["backend"]),

@@ -1,0 +1,21 @@
+"""The state types a family's Triton backend cannot serve: the one exclusion table.
+
+Each entry was measured, never guessed: a model of that family and dtype was
+built, served by tritonserver 2.51 with Triton's own r24.10 backend
+(`../shared/triton/backends`) and refused; the entry holds the server's own
+message. The matrix expansion leaves these (family, dtype) pairs out
+(generators/variant.py `backend_builds`), an explicit spec naming one is
+refused with the message, and docs/models.md ("Every state type") renders
+the table per family. Standard library only: the matrix expansion that
+Bazel's repository rule runs imports it with a bare interpreter.
+"""
+
+from typing import Dict, Optional, Tuple
+
+# (family, dtype) -> what the real server said when asked to serve it.
+EXCLUSIONS: Dict[Tuple[str, str], str] = {}
+
+
+def exclusion(family: str, dtype: str) -> Optional[str]:
+    """The measured reason `family` cannot serve `dtype`, or None when it can."""
+    return EXCLUSIONS.get((family, dtype))
