@@ -192,6 +192,7 @@ def select(args: argparse.Namespace, entries: List[Entry]) -> List[Entry]:
     chosen = [e for e in entries if e.variant.backend in backends]
     if args.all:
         return chosen
+    chosen = [e for e in chosen if e.flags_select]
     strategy = Strategy.OLDEST if args.dyna else Strategy.DIRECT
     dims = args.initial_state_dims
     variable = args.variable or dims

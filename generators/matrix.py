@@ -6,7 +6,10 @@ optionally `state_pair_sets` (one model per set of state pairs),
 `initial_state_dims` (the file initial state's own dims under a variable
 state), `state_dtypes` (dtype -> the state's wider dtype), `state_dims_sets`
 (one model per state dims unlike INPUT's) and `same_buffer`
-(use_same_buffer_for_input_output). Both the
+(use_same_buffer_for_input_output), and `flags_select: false` for a
+repository that upstream-style CLI flags never select (built by Bazel and
+`--all` only: the state-coverage repositories, whose models share names and
+flags with upstream's). Both the
 Bazel repository rule (which turns the expansion into `VARIANTS` for the
 macros) and the standalone CLI call `expand`, so the two can never disagree.
 Standard library only: the repository rule runs it with a bare interpreter.
@@ -28,7 +31,7 @@ MATRIX_PATH = pathlib.Path(__file__).resolve().parent.parent / "configs" / "matr
 _REPO_KEYS = {
     "name", "shape", "max_batch", "initial_state", "strategy", "backends", "dtypes",
     "state_pair_sets", "initial_state_dims", "state_dtypes", "state_dims_sets", "same_buffer",
-    "comment",
+    "flags_select", "comment",
 }
 
 
@@ -38,6 +41,9 @@ class Entry:
 
     repository: str
     variant: Variant
+    # Whether upstream's flags (--variable, --initial-state, ...) select it;
+    # a repository with `"flags_select": false` is built by Bazel and `--all` only.
+    flags_select: bool = True
 
     def to_spec(self) -> dict:
         """JSON-ready form used by Bazel: repository, name, flags and spec."""
@@ -98,7 +104,8 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str],
                     spec["state_dims"] = state_dims
                 if repo.get("same_buffer"):
                     spec["same_buffer"] = True
-                entries.append(Entry(repository=repo["name"], variant=Variant.from_spec(spec)))
+                entries.append(Entry(repository=repo["name"], variant=Variant.from_spec(spec),
+                                     flags_select=repo.get("flags_select", True)))
     return entries
 
 
