@@ -18,7 +18,7 @@ class DTypeInfo:
     """How one model dtype is typed in the config and the model."""
 
     config_type: str  # ModelConfig DataType name of INPUT/OUTPUT/state
-    io_numpy: str  # numpy dtype of the data tensors as the client sends them
+    io_numpy: str  # numpy dtype of the data tensors as the client sends them (ml_dtypes' for bfloat16)
     control_field: str  # ModelSequenceBatching.Control *_false_true field
     control_numpy: str  # numpy dtype of the START/END/READY tensors
     # struct format of one element in a state's data file ("" for strings;
@@ -64,9 +64,9 @@ DTYPES = {
     DType.UINT32: _coverage("TYPE_UINT32", "uint32", "<I"),
     DType.UINT64: _coverage("TYPE_UINT64", "uint64", "<Q"),
     DType.FLOAT16: _coverage("TYPE_FP16", "float16", "<e"),
-    # numpy has no bfloat16: clients send float32 arrays, which tritonclient
-    # truncates to BF16 (exact for the small integers the tests send).
-    DType.BFLOAT16: _coverage("TYPE_BF16", "float32", "bf16"),
+    # numpy has no bfloat16: ml_dtypes' `bfloat16` (a tritonclient dependency)
+    # names it, and the pinned tritonclient sends BF16 only from such arrays.
+    DType.BFLOAT16: _coverage("TYPE_BF16", "bfloat16", "bf16"),
     DType.FLOAT64: _coverage("TYPE_FP64", "float64", "<d"),
 }
 

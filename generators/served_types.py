@@ -13,7 +13,16 @@ Bazel's repository rule runs imports it with a bare interpreter.
 from typing import Dict, Optional, Tuple
 
 # (family, dtype) -> what the real server said when asked to serve it.
-EXCLUSIONS: Dict[Tuple[str, str], str] = {}
+EXCLUSIONS: Dict[Tuple[str, str], str] = {
+    ("onnx", "bfloat16"): (
+        "failed to load 'onnx_sequence_bfloat16' version 1: Internal: unsupported datatype"
+        " TYPE_BF16 for input 'INPUT' for model 'onnx_sequence_bfloat16' (measured:"
+        " tritonserver 2.51, Triton's r24.10 onnxruntime backend)"),
+    ("savedmodel", "bfloat16"): (
+        "failed to load 'savedmodel_sequence_bfloat16' version 1: Invalid argument: unsupported"
+        " datatype 'TYPE_BF16' for tensor 'INPUT' for model 'savedmodel_sequence_bfloat16'"
+        " (measured: tritonserver 2.51, Triton's r24.10 tensorflow backend)"),
+}
 
 
 def exclusion(family: str, dtype: str) -> Optional[str]:

@@ -420,8 +420,9 @@ class Variant:
         """The JSON-ready spec that `from_spec` reads back.
 
         `state_pairs`, `initial_state_dims`, `state_dtype`, `state_dims` and
-        `same_buffer` appear only when they differ from the defaults, so the specs (and the models built from them) of
-        variants without them never change.
+        `same_buffer` appear only when they differ from the defaults, so the
+        specs (and the models built from them) of variants without them never
+        change.
         """
         spec = {
             "backend": self.backend.value,

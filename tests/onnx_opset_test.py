@@ -5,7 +5,10 @@ opset each first appears in from onnx's operator registry (`onnx.defs`), so
 neither is a hand-kept table. The tests prove the operator list covers every
 graph the matrix builds, that the check refuses exactly the opsets below
 the newest operator's (opset 8 lacks Where), and that every opset it
-accepts builds and checks every ONNX model of the matrix.
+accepts builds and checks every ONNX model of the matrix. A bfloat16 graph
+(none in the matrix: Triton's r24.10 onnxruntime backend refuses TYPE_BF16,
+generators/served_types.py) needs opset 13, whose Cast first carries
+bfloat16; the builder refuses it below that.
 """
 
 import unittest
@@ -14,11 +17,12 @@ from unittest import mock
 import onnx
 from onnx import helper
 
+from generators import served_types
 from generators.backends.onnx import onnx_builder
 from generators.build_options import BuildOptions, first_opsets
 from generators.errors import OptionError
 from generators.matrix import expand
-from generators.variant import Backend
+from generators.variant import Backend, DType, Variant
 
 ONNX_VARIANTS = [e.variant for e in expand() if e.variant.backend is Backend.ONNX]
 # Released default-domain opsets of the pinned onnx -> the IR version each needs.
@@ -66,6 +70,19 @@ class OpsetCheckTest(unittest.TestCase):
                     model = onnx_builder.build_model(variant, options)
                     onnx.checker.check_model(model, full_check=True)
         self.assertEqual(accepted, list(range(9, max(MIN_IR) + 1)))
+
+    def test_bfloat16_needs_opset_13(self):
+        """Opset 12 is refused for a bfloat16 graph, naming the rule; 13 passes the full check."""
+        with mock.patch.dict(served_types.EXCLUSIONS, clear=True):
+            variant = Variant(backend=Backend.ONNX, dtype=DType.BFLOAT16, shape=(1,), max_batch=0)
+        with self.assertRaisesRegex(
+                OptionError, r"^invalid option: onnx_opset 12 cannot build"
+                             r" onnx_nobatch_sequence_bfloat16: its bfloat16 tensors need Cast"
+                             r" from opset 13 on \(onnx's operator registry\); pass onnx_opset 13"
+                             r" or newer$"):
+            onnx_builder.build_model(variant, BuildOptions(onnx_opset=12))
+        model = onnx_builder.build_model(variant, BuildOptions(onnx_opset=13))
+        onnx.checker.check_model(model, full_check=True)
 
     def test_an_operator_the_registry_does_not_hold(self):
         with mock.patch.object(onnx_builder, "op_types",
