@@ -34,7 +34,11 @@ from tests.savedmodel_support import VARIANTS, BuiltModels, ModelTestCase, Req, 
 _TF_TYPES = {  # config data type -> TensorFlow DataType, as the backend maps them
     "TYPE_FP32": types_pb2.DT_FLOAT, "TYPE_INT32": types_pb2.DT_INT32,
     "TYPE_STRING": types_pb2.DT_STRING, "TYPE_BOOL": types_pb2.DT_BOOL,
-    "TYPE_UINT64": types_pb2.DT_UINT64,
+    "TYPE_UINT64": types_pb2.DT_UINT64, "TYPE_INT8": types_pb2.DT_INT8,
+    "TYPE_INT16": types_pb2.DT_INT16, "TYPE_INT64": types_pb2.DT_INT64,
+    "TYPE_UINT8": types_pb2.DT_UINT8, "TYPE_UINT16": types_pb2.DT_UINT16,
+    "TYPE_UINT32": types_pb2.DT_UINT32, "TYPE_FP16": types_pb2.DT_HALF,
+    "TYPE_FP64": types_pb2.DT_DOUBLE,
 }
 _CONTROL_TYPES = {"fp32_false_true": "TYPE_FP32", "int32_false_true": "TYPE_INT32",
                   "bool_false_true": "TYPE_BOOL"}
@@ -265,6 +269,203 @@ class StateUpdatingBackendTest(_ModelTestCase):
     def test_file_initial_state(self):
         """INPUT_STATE = 100, then previous OUTPUT_STATE: 101 .. 110."""
         self.assertEqual(self._run("int32_file"), [[101], [103], [106], [110]])
+
+
+class StateTypeTest(_ModelTestCase):
+    """Every state dtype: the sum in the state's dtype, a boolean state's running XOR."""
+
+    def test_numeric_dtypes_without_initial_state(self):
+        """Garbage state inputs never leak: 1, 2, 3, 4 -> 1, 3, 6, 10."""
+        for key in ("int64_nobatch", "uint64"):
+            with self.subTest(key):
+                self.assertEqual(self.sequence(key, [1, 2, 3, 4]), [[1], [3], [6], [10]])
+
+    def test_numeric_dtypes_with_zero_initial_state(self):
+        """Zero initial state: 1, 3, 6, 10."""
+        for key in ("uint8_zero", "float16_zero"):
+            with self.subTest(key):
+                self.assertEqual(self.sequence(key, [1, 2, 3, 4]), [[1], [3], [6], [10]])
+
+    def test_numeric_dtypes_with_file_initial_state(self):
+        """File initial state 100 in the state's dtype: 101, 103, 106, 110."""
+        for key in ("int8_file", "uint32_file"):
+            with self.subTest(key):
+                self.assertEqual(self.sequence(key, [1, 2, 3, 4]),
+                                 [[101], [103], [106], [110]])
+
+    def test_outputs_have_the_state_dtype(self):
+        """OUTPUT and OUTPUT_STATE are returned in the configured dtype."""
+        expected = {"int8_file": "int8", "uint16_nobatch_variable": "uint16",
+                    "float16_zero": "float16", "float64_variable": "float64",
+                    "boolean": "bool", "int32_state_int64": "int64",
+                    "float16_nobatch_state_float32": "float32"}
+        for key, dtype in expected.items():
+            runner, variant = self.model(key)
+            outputs = runner(make_inputs(variant, [Req(5, 1, start=True)]))
+            with self.subTest(key):
+                self.assertEqual({n: str(v.dtype) for n, v in outputs.items()},
+                                 {"OUTPUT": dtype, "OUTPUT_STATE": dtype})
+
+    def test_variable_width_three(self):
+        """Width 3: [1, 2, 3] then [4, 5, 6] -> [1, 2, 3], [5, 7, 9], element-wise."""
+        for key in ("int16_variable", "uint16_nobatch_variable", "float64_variable"):
+            with self.subTest(key):
+                self.assertEqual(self.sequence(key, [[1, 2, 3], [4, 5, 6]], width=3),
+                                 [[1, 2, 3], [5, 7, 9]])
+
+    def test_boolean_running_xor(self):
+        """No initial state: true, false, true, true -> true, true, false, true."""
+        self.assertEqual(self.sequence("boolean", [True, False, True, True]),
+                         [[True], [True], [False], [True]])
+
+    def test_boolean_file_initial_state(self):
+        """The file holds true: true, false, true, true -> false, false, true, false."""
+        self.assertEqual(self.sequence("boolean_file", [True, False, True, True]),
+                         [[False], [False], [True], [False]])
+
+    def test_boolean_variable_width_three(self):
+        """[true, false, true] then [true, true, false] -> [true, false, true], [false, true, true]."""
+        self.assertEqual(
+            self.sequence("boolean_nobatch_variable",
+                          [[True, False, True], [True, True, False]], width=3),
+            [[True, False, True], [False, True, True]])
+
+    def test_interleaved_sequences_with_null_rows(self):
+        """Three uint64 sequences in moving slots with null rows between them."""
+        model = self.model("uint64")
+        steps = [
+            [Req(987, 1, start=True), Req(988, 2, start=True), None, None],
+            [Req(987, 2), Req(988, 4), None, Req(1003, 3, start=True)],
+            [Req(988, 6), Req(987, 3), None, Req(1003, 3, end=True)],
+            [Req(987, 4, end=True), Req(988, 8, end=True), None, None],
+        ]
+        outputs = [self.step(model, slots) for slots in steps]
+        self.assertEqual([outputs[0][0], outputs[1][0], outputs[2][1], outputs[3][0]],
+                         [[1], [3], [6], [10]])
+        self.assertEqual([outputs[0][1], outputs[1][1], outputs[2][0], outputs[3][1]],
+                         [[2], [6], [12], [20]])
+        self.assertEqual([outputs[1][3], outputs[2][3]], [[3], [6]])
+
+    def test_boolean_interleaved_sequences(self):
+        """Two boolean sequences side by side keep their own parity."""
+        model = self.model("boolean")
+        steps = [
+            [Req(11, True, start=True), Req(12, False, start=True), None],
+            [Req(12, True), Req(11, True), None],
+            [Req(11, False, end=True), Req(12, True, end=True), None],
+        ]
+        outputs = [self.step(model, slots) for slots in steps]
+        self.assertEqual([outputs[0][0], outputs[1][1], outputs[2][0]],
+                         [[True], [False], [False]])
+        self.assertEqual([outputs[0][1], outputs[1][0], outputs[2][1]],
+                         [[False], [True], [False]])
+
+
+class WiderStateTest(_ModelTestCase):
+    """A state wider than INPUT: INPUT is cast, the sum kept in the state's dtype."""
+
+    def test_int32_input_int64_state(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10 as int64."""
+        self.assertEqual(self.sequence("int32_state_int64", [1, 2, 3, 4]),
+                         [[1], [3], [6], [10]])
+
+    def test_int64_state_holds_what_int32_cannot(self):
+        """2147483647 twice -> 2147483647, 4294967294: the running sum is not int32."""
+        self.assertEqual(self.sequence("int32_state_int64", [2147483647, 2147483647]),
+                         [[2147483647], [4294967294]])
+
+    def test_float16_input_float32_state(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10 as float32, without batching."""
+        self.assertEqual(self.sequence("float16_nobatch_state_float32", [1, 2, 3, 4]),
+                         [[1.0], [3.0], [6.0], [10.0]])
+
+
+class StateShapeTest(_ModelTestCase):
+    """States shaped unlike INPUT: [2] (sum and count) and [] (a scalar sum)."""
+
+    def test_sum_count(self):
+        """1, 2, 3, 4 -> OUTPUT 101, 203, 306, 410; the state [1, 1] .. [10, 4]."""
+        for key in ("int32_sum_count", "int32_nobatch_sum_count"):
+            with self.subTest(key):
+                self.assertEqual(self.sequence_outputs(key, [1, 2, 3, 4]), {
+                    "OUTPUT": [[101], [203], [306], [410]],
+                    "OUTPUT_STATE": [[1, 1], [3, 2], [6, 3], [10, 4]],
+                })
+
+    def test_sum_count_interleaved_with_null_rows(self):
+        """Two sequences in moving slots and a null row: 101 .. 410 and 102 .. 420."""
+        model = self.model("int32_sum_count")
+        steps = [
+            [Req(21, 1, start=True), None, Req(22, 2, start=True)],
+            [Req(22, 4), Req(21, 2), None],
+            [None, Req(21, 3), Req(22, 6)],
+            [Req(21, 4, end=True), Req(22, 8, end=True), None],
+        ]
+        outputs = [self.step_outputs(model, slots) for slots in steps]
+        rows = {21: (0, 1, 1, 0), 22: (2, 0, 2, 1)}
+        self.assertEqual([out["OUTPUT"][row] for out, row in zip(outputs, rows[21], strict=True)],
+                         [[101], [203], [306], [410]])
+        self.assertEqual([out["OUTPUT"][row] for out, row in zip(outputs, rows[22], strict=True)],
+                         [[102], [206], [312], [420]])
+        self.assertEqual([out["OUTPUT_STATE"][row]
+                          for out, row in zip(outputs, rows[22], strict=True)],
+                         [[2, 1], [6, 2], [12, 3], [20, 4]])
+
+    def test_scalar_state(self):
+        """1, 2, 3, 4 -> OUTPUT 1, 3, 6, 10; the scalar state 1, 3, 6, 10."""
+        for key in ("int32_scalar", "int32_nobatch_scalar"):
+            with self.subTest(key):
+                self.assertEqual(self.sequence_outputs(key, [1, 2, 3, 4]), {
+                    "OUTPUT": [[1], [3], [6], [10]],
+                    "OUTPUT_STATE": [[1], [3], [6], [10]],
+                })
+
+    def test_scalar_state_shapes(self):
+        """OUTPUT has INPUT's dims, OUTPUT_STATE the state's: [B, 1] and [B]; [1] and []."""
+        for key, shapes in (("int32_scalar", {"OUTPUT": (2, 1), "OUTPUT_STATE": (2,)}),
+                            ("int32_nobatch_scalar", {"OUTPUT": (1,), "OUTPUT_STATE": ()})):
+            runner, variant = self.model(key)
+            rows = 2 if variant.max_batch else 1  # batched: one sequence and a null row
+            slots = [Req(5, 1, start=True)] + [None] * (rows - 1)
+            outputs = runner(make_inputs(variant, slots))
+            with self.subTest(key):
+                self.assertEqual({n: v.shape for n, v in outputs.items()}, shapes)
+
+    def test_sum_count_on_a_state_updating_backend(self):
+        """OUTPUT_STATE fed back as INPUT_STATE: still 101, 203, 306, 410."""
+        runner, variant = self.model("int32_nobatch_sum_count")
+        state, rows = None, []
+        for index, value in enumerate([1, 2, 3, 4]):
+            inputs = make_inputs(variant, [Req(5, value, start=index == 0, end=index == 3)])
+            if state is not None:
+                inputs["INPUT_STATE"] = state
+            outputs = runner(inputs)
+            state, rows = outputs["OUTPUT_STATE"], rows + [plain(outputs["OUTPUT"])[0]]
+        self.assertEqual(rows, [[101], [203], [306], [410]])
+
+
+class SameBufferAndDynaTest(_ModelTestCase):
+    """The single-buffer option and the oldest strategy change the config, not the sums."""
+
+    def test_same_buffer(self):
+        """use_same_buffer_for_input_output: 1, 2, 3, 4 -> 1, 3, 6, 10."""
+        self.assertEqual(self.sequence("float32_same_buffer", [1, 2, 3, 4]),
+                         [[1.0], [3.0], [6.0], [10.0]])
+
+    def test_dyna_interleaved_without_null_rows(self):
+        """Oldest strategy (READY always 1): two sequences batched, 1 .. 10 and 5 .. 50."""
+        model = self.model("int32_dyna")
+        steps = [
+            [Req(31, 1, start=True), Req(32, 5, start=True)],
+            [Req(32, 10), Req(31, 2)],
+            [Req(31, 3), Req(32, 15)],
+            [Req(32, 20, end=True), Req(31, 4, end=True)],
+        ]
+        outputs = [self.step(model, slots) for slots in steps]
+        self.assertEqual([outputs[0][0], outputs[1][1], outputs[2][0], outputs[3][1]],
+                         [[1], [3], [6], [10]])
+        self.assertEqual([outputs[0][1], outputs[1][0], outputs[2][1], outputs[3][0]],
+                         [[5], [15], [30], [50]])
 
 
 class EvictionTest(_ModelTestCase):

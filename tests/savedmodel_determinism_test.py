@@ -10,8 +10,9 @@ ways, each in its own fresh interpreter with its own hash seed:
   three-model matrix, as its second model.
 
 All four trees must be byte-identical, and the model must still load and
-answer. A multi-state variant (two state pairs) is built by the worker, last,
-and by the CLI, last of three: both trees must match too. fingerprint.pb
+answer. A multi-state variant (two state pairs) and a state-coverage variant
+(a [sum, count] state, which has its own serving function) are built by the
+worker, last, and by the CLI, after the others: those trees must match too. fingerprint.pb
 must agree with what TensorFlow computes from the saved files (only its
 random uuid replaced), no folder may be empty, and no process may leave a
 file in its temporary directory (forked children exit without cleanup).
@@ -37,8 +38,10 @@ MULTI = Variant(backend=Backend.SAVEDMODEL, dtype=DType.FLOAT32, shape=(1,), max
                 initial_state=InitialState.FILE,
                 state_pairs=(StatePair("INPUT_STATE", "OUTPUT_STATE"),
                              StatePair("INPUT_STATE_1", "OUTPUT_STATE_1")))
+SHAPED = Variant(backend=Backend.SAVEDMODEL, dtype=DType.INT32, shape=(1,), max_batch=8,
+                 initial_state=InitialState.ZERO, state_dims=(2,))
 EXPORT_DIR = pathlib.Path("1") / "model.savedmodel"
-# The CLI on a three-model matrix: the int32 model first, then VARIANT, then MULTI.
+# The CLI on a four-model matrix: the int32 model first, then VARIANT, MULTI and SHAPED.
 _CLI = """
 import sys
 from generators import gen_qa_implicit_models, matrix
@@ -47,12 +50,16 @@ repo = {"name": "repo", "shape": [-1], "max_batch": [8], "initial_state": "file"
 multi = {"name": "multi", "shape": [1], "max_batch": [0], "initial_state": "file",
          "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["float32"],
          "state_pair_sets": [[["INPUT_STATE", "OUTPUT_STATE"], ["INPUT_STATE_1", "OUTPUT_STATE_1"]]]}
-MATRIX = {"dtypes": [], "repositories": [repo, multi]}
+shaped = {"name": "shaped", "shape": [1], "max_batch": [8], "initial_state": "zero",
+          "strategy": "direct", "backends": ["savedmodel"], "dtypes": ["int32"],
+          "state_dims_sets": [[2]]}
+MATRIX = {"dtypes": [], "repositories": [repo, multi, shaped]}
 gen_qa_implicit_models.expand = lambda **selection: matrix.expand(MATRIX, **selection)
 sys.exit(gen_qa_implicit_models.main(["--models_dir", sys.argv[1], "--all", "--savedmodel"]))
 """
 _GENERATOR = "generators.backends.savedmodel.savedmodel_generator"
-_WORKER_REQUESTS = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again"), (MULTI, "multi")]
+_WORKER_REQUESTS = [(VARIANT, "first"), (OTHER, "other"), (VARIANT, "again"), (MULTI, "multi"),
+                    (SHAPED, "shaped")]
 
 
 class DeterminismTest(unittest.TestCase):
@@ -73,8 +80,8 @@ class DeterminismTest(unittest.TestCase):
         shutil.rmtree(cls.out, ignore_errors=True)
 
     def test_worker_answers_every_request(self):
-        """Four requests, four successful responses."""
-        self.assertEqual([r["exitCode"] for r in self.responses], [0, 0, 0, 0], self.responses)
+        """Five requests, five successful responses."""
+        self.assertEqual([r["exitCode"] for r in self.responses], [0] * 5, self.responses)
         self.assertIn((EXPORT_DIR / "saved_model.pb").as_posix(), self.first)
 
     def test_worker_children_agree(self):
@@ -94,6 +101,12 @@ class DeterminismTest(unittest.TestCase):
         worker = file_digests(self.out / "multi")
         self.assertIn("initial_state/input_state_1_data", worker)
         self.assertEqual(file_digests(self.out / "cli" / "multi" / MULTI.name), worker)
+
+    def test_cli_agrees_on_a_shaped_state(self):
+        """The CLI's [sum, count] state model equals the worker's."""
+        worker = file_digests(self.out / "shaped")
+        self.assertIn((EXPORT_DIR / "saved_model.pb").as_posix(), worker)
+        self.assertEqual(file_digests(self.out / "cli" / "shaped" / SHAPED.name), worker)
 
     def test_no_empty_directories(self):
         """Empty folders would not survive a Bazel remote-cache round trip."""

@@ -8,6 +8,10 @@ inputs that Triton attaches, INPUT_STATE and any further pairs', reach these
 models), and fetches the signature's output tensors: OUTPUT and every state
 output. This runner does the same through
 `tf.compat.v1`, so a test passing here exercises the stock-server I/O path.
+`Session.run` converts each fed array to its placeholder's dtype (on a
+server the request already has the config's type), so every state dtype
+runs, boolean, float16 and bfloat16 (fed as float32, which numpy has)
+included; outputs come back in the model's dtypes.
 `tf.saved_model.load` also works with these models (see
 tests/savedmodel_builder_test.py); it is not used here because it bypasses
 the SignatureDef that Triton reads.

@@ -14,15 +14,25 @@ single INPUT_STATE pair):
   from the pair's state input when the variant has an initial state, else zero.
 - otherwise the previous state is the stored one.
 - the pair's state output = (k + 1) * INPUT + previous (a width-1 state
-  broadcasts); strings add as decimal integers ("" counts as 0).
+  broadcasts); strings add as decimal integers ("" counts as 0), a boolean
+  state is the running XOR of INPUT, and an INPUT narrower than its state
+  (int32 -> int64, float16 -> float32) is cast to the state's dtype first.
+  TensorFlow has CPU kernels for every numeric dtype, so each sum is computed
+  in the state's own dtype.
 - OUTPUT = sum over the pairs of (k + 1) * their state outputs, so the pairs
   are told apart (OUTPUT = OUTPUT_STATE for one pair).
+- a state shaped unlike INPUT [1]: dims [2] holds [running sum, step count],
+  new = [S[0] + INPUT, S[1] + 1] and OUTPUT = sum + 100 * count; dims [] is a
+  scalar running sum, OUTPUT = INPUT + S.
 - END removes the key; any other ready row stores the new state.
 - a sequence idle for twice max_sequence_idle_microseconds (Triton has
   reaped it by then) is forgotten, so abandoned sequences do not pile up.
 
 Because the model ignores its state inputs except at START, it gives the
-same answers on a backend that does update state.
+same answers on a backend that does update state. It also means a state that
+Triton fills wrongly shows at START only: released Triton gives a scalar
+state (dims []) a zero-byte buffer (server issue 3901), which the tensorflow
+backend feeds unchecked, so such a sequence starts from uninitialized memory.
 
 Stock-server I/O: the backend requires the serving signature to have exactly
 config inputs + sequence controls (INPUT, START, END, READY, CORRID; states do
@@ -66,9 +76,19 @@ CONTROLS = ("START", "END", "READY")
 # Triton reaps a sequence idle for max_sequence_idle_microseconds; the state
 # of one that never sent END is forgotten after twice that (as python models do).
 EVICT_AFTER_SECONDS = 2 * IDLE_MICROSECONDS / 1e6
-# numpy dtype names (generators/dtypes.py) -> TensorFlow dtypes.
-_TF_DTYPES = {"float32": tf.float32, "int32": tf.int32, "object": tf.string, "bool": tf.bool,
-              "uint64": tf.uint64}
+# Config data types (generators/dtypes.py `config_type`) -> TensorFlow dtypes.
+# Triton's tensorflow backend refuses TYPE_BF16 tensors at load, so the matrix
+# builds no bfloat16 savedmodel (generators/served_types.py); the row stays so
+# lifting that exclusion is all a backend with BF16 support needs.
+_TF_DTYPES = {
+    "TYPE_BOOL": tf.bool, "TYPE_INT8": tf.int8, "TYPE_INT16": tf.int16, "TYPE_INT32": tf.int32,
+    "TYPE_INT64": tf.int64, "TYPE_UINT8": tf.uint8, "TYPE_UINT16": tf.uint16,
+    "TYPE_UINT32": tf.uint32, "TYPE_UINT64": tf.uint64, "TYPE_FP16": tf.float16,
+    "TYPE_BF16": tf.bfloat16, "TYPE_FP32": tf.float32, "TYPE_FP64": tf.float64,
+    "TYPE_STRING": tf.string,
+}
+# `_state_sum_count` models: OUTPUT = running sum + SUM_COUNT_WEIGHT * step count.
+SUM_COUNT_WEIGHT = 100
 
 
 class StateTable(tf.saved_model.experimental.TrackableResource):
@@ -115,12 +135,12 @@ class StateTable(tf.saved_model.experimental.TrackableResource):
 
 
 def _types(variant: Variant) -> Dict[str, tf.DType]:
-    info = dtype_info(variant.dtype)
-    corrid = family_info(variant).corrid_type.removeprefix("TYPE_").lower()
+    """TensorFlow dtypes of INPUT ("data"), the state and OUTPUT ("state"), the controls."""
     return {
-        "data": _TF_DTYPES[info.io_numpy],
-        "control": _TF_DTYPES[info.control_numpy],
-        "corrid": _TF_DTYPES[corrid],
+        "data": _TF_DTYPES[dtype_info(variant.dtype).config_type],
+        "state": _TF_DTYPES[dtype_info(variant.state_type).config_type],
+        "control": tf.as_dtype(dtype_info(variant.dtype).control_numpy),
+        "corrid": _TF_DTYPES[family_info(variant).corrid_type],
     }
 
 
@@ -132,6 +152,10 @@ def _data_dims(variant: Variant) -> List:
     return [None if d == -1 else d for d in variant.shape]
 
 
+def _state_dims(variant: Variant) -> List:
+    return [None if d == -1 else d for d in variant.state_layout]
+
+
 def input_signature(variant: Variant) -> List[tf.TensorSpec]:
     """TensorSpecs of the serving function, in argument order.
 
@@ -139,10 +163,11 @@ def input_signature(variant: Variant) -> List[tf.TensorSpec]:
     """
     types = _types(variant)
     data = _batch_dims(variant) + _data_dims(variant)
+    state = _batch_dims(variant) + _state_dims(variant)
     control = _batch_dims(variant) + [1]
     return [
         tf.TensorSpec(data, types["data"], name="INPUT"),
-        *(tf.TensorSpec(data, types["data"], name=pair.input) for pair in variant.state_pairs),
+        *(tf.TensorSpec(state, types["state"], name=pair.input) for pair in variant.state_pairs),
         *(tf.TensorSpec(control, types["control"], name=name) for name in CONTROLS),
         tf.TensorSpec(control, types["corrid"], name="CORRID"),
     ]
@@ -154,8 +179,19 @@ def _as_int(strings: tf.Tensor) -> tf.Tensor:
 
 
 def _accumulate(value: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
+    """The new state from INPUT and the previous state, in the state's dtype.
+
+    Strings add as decimal integers, a boolean state is the running XOR, and
+    an INPUT narrower than its state (int32 -> int64, float16 -> float32) is
+    cast to the state's dtype first. TensorFlow has CPU add kernels for
+    every numeric dtype, bfloat16 and the unsigned ones included.
+    """
     if value.dtype == tf.string:
         return tf.strings.as_string(_as_int(value) + _as_int(previous))
+    if previous.dtype == tf.bool:
+        return tf.math.logical_xor(value, previous)
+    if value.dtype != previous.dtype:
+        value = tf.cast(value, previous.dtype)
     return value + previous
 
 
@@ -181,27 +217,33 @@ class _Step:
         self.batched = variant.max_batch > 0
         self.rank = len(variant.shape)
         self.seed_from_state = variant.initial_state is not InitialState.NONE
-        self.data_type = _types(variant)["data"]
+        self.state_type = _types(variant)["state"]
+        # A fresh state without an initial state: width 1, broadcast against INPUT.
+        self.seed_shape = [1] * self.rank
         self.output_shape = _batch_dims(variant) + _data_dims(variant)
 
     def seed(self, state: tf.Tensor, ready: tf.Tensor) -> tf.Tensor:
         """Each row's value of a fresh sequence: the pair's state input or zero."""
         if not self.seed_from_state:
-            return tf.zeros([tf.shape(state)[0]] + [1] * self.rank, self.data_type)
+            return tf.zeros([tf.shape(state)[0]] + self.seed_shape, self.state_type)
         return tf.where(_row_mask(ready, state), state, tf.zeros_like(state))
+
+    def previous(self, seed_row, fresh_row, stored_row) -> tf.Tensor:
+        """One row's previous state: its seed when fresh, else the stored one."""
+        return tf.io.parse_tensor(
+            tf.where(fresh_row, tf.io.serialize_tensor(seed_row), stored_row), self.state_type
+        )
 
     def rows(self, value, seed, fresh, stored):
         """Per-row new state and its serialization; rows may differ in width."""
 
         def row(args):
             value_row, seed_row, fresh_row, stored_row = args
-            previous = tf.io.parse_tensor(
-                tf.where(fresh_row, tf.io.serialize_tensor(seed_row), stored_row), self.data_type
-            )
+            previous = self.previous(seed_row, fresh_row, stored_row)
             new = _accumulate(value_row, tf.ensure_shape(previous, [None] * self.rank))
             return new, tf.io.serialize_tensor(new)
 
-        row_spec = tf.TensorSpec([None] * self.rank, self.data_type)
+        row_spec = tf.TensorSpec([None] * self.rank, self.state_type)
         signature = (row_spec, tf.TensorSpec([], tf.string))
         return tf.map_fn(
             row, (value, seed, fresh, stored), fn_output_signature=signature, parallel_iterations=1
@@ -258,6 +300,57 @@ class _Step:
         return self.run(INPUT, [INPUT_STATE], START, END, READY, CORRID)
 
 
+class _ShapedStep(_Step):
+    """The serving function of a model whose state has other dims than INPUT.
+
+    State dims [2] (`_state_sum_count`): the state holds [running sum, step
+    count]; new = [S[0] + X, S[1] + 1] and OUTPUT = new sum + SUM_COUNT_WEIGHT
+    * new count. State dims [] (`_state_scalar`): new = S + X as a scalar and
+    OUTPUT = X + S (shape [1]). INPUT is cast to the state's dtype first.
+    """
+
+    def __init__(self, variant: Variant, states: Sequence[StateTable], last_seen: StateTable):
+        """As `_Step`, with the state's own dims."""
+        super().__init__(variant, states, last_seen)
+        self.sum_count = bool(variant.state_layout)
+        self.seed_shape = list(variant.state_layout)
+        self.state_shape = _batch_dims(variant) + self.seed_shape
+
+    def combine(self, value_row: tf.Tensor, previous: tf.Tensor):
+        """One row's OUTPUT (shape [1]) and new state (the state's dims)."""
+        if value_row.dtype != self.state_type:
+            value_row = tf.cast(value_row, self.state_type)
+        if self.sum_count:
+            new = previous + tf.concat([value_row, tf.ones([1], self.state_type)], 0)
+            return new[:1] + tf.constant(SUM_COUNT_WEIGHT, self.state_type) * new[1:], new
+        output = value_row + previous
+        return output, tf.reshape(output, [])
+
+    def rows(self, value, seed, fresh, stored):
+        """Per-row (OUTPUT, new state) and the new state's serialization."""
+
+        def row(args):
+            value_row, seed_row, fresh_row, stored_row = args
+            previous = self.previous(seed_row, fresh_row, stored_row)
+            output, new = self.combine(value_row, tf.ensure_shape(previous, self.seed_shape))
+            return (output, new), tf.io.serialize_tensor(new)
+
+        signature = ((tf.TensorSpec([1], self.state_type),
+                      tf.TensorSpec(self.seed_shape, self.state_type)),
+                     tf.TensorSpec([], tf.string))
+        return tf.map_fn(
+            row, (value, seed, fresh, stored), fn_output_signature=signature, parallel_iterations=1
+        )
+
+    def outputs(self, news: List) -> Dict[str, tf.Tensor]:
+        """OUTPUT and OUTPUT_STATE of the single state pair."""
+        (output, new), = news
+        if not self.batched:
+            output, new = output[0], new[0]
+        return {"OUTPUT": tf.identity(tf.ensure_shape(output, self.output_shape)),
+                self.pairs[0].output: tf.identity(tf.ensure_shape(new, self.state_shape))}
+
+
 class _MultiStep(_Step):
     """The serving function of a multi-state model: one state input per pair.
 
@@ -290,7 +383,13 @@ class SequenceModel(tf.Module):
             setattr(self, f"states{suffix}", table)
             tables.append(table)
         self.last_seen = StateTable(f"sequence_seen_{variant.name}_{digest}", tf.float64)
-        step = (_MultiStep if variant.multi_state else _Step)(variant, tables, self.last_seen)
+        if variant.multi_state:
+            step_class = _MultiStep
+        elif variant.state_dims is not None:
+            step_class = _ShapedStep
+        else:
+            step_class = _Step
+        step = step_class(variant, tables, self.last_seen)
         self.serve = tf.function(step, input_signature=input_signature(variant), autograph=False)
 
 
