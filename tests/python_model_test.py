@@ -1,14 +1,20 @@
-"""Unit tests of generators/backends/python/model.py and generators/backends/python/python_builder.py.
+"""Unit tests of the python backend's two model sources and generators/backends/python/python_builder.py.
 
-The model runs in-process through tests.runners.python_runner (a stand-in for
+The models run in-process through tests.runners.python_runner (a stand-in for
 the python backend's utils module), one request at a time, so each test can
-pin one rule the e2e test can only see from outside: state keyed by CORRID
-and dropped on END, padding requests leaving state alone, idle eviction,
-string parsing, OUTPUT_STATE only when requested, config errors, and with
-several state pairs: pair k weighing k + 1, seeded from its own injected
-state, kept apart from the other pairs and sequences.
+pin one rule the e2e test can only see from outside. model.py: state keyed
+by CORRID and dropped on END, padding requests leaving state alone, idle
+eviction, string parsing, OUTPUT_STATE only when requested, config errors,
+and with several state pairs: pair k weighing k + 1, seeded from its own
+injected state, kept apart from the other pairs and sequences.
+state_coverage_model.py, against the contract's literals: every state type
+(1, 2, 3, 4 -> 1, 3, 6, 10; file 101, 103, 106, 110; boolean parity), BF16
+through DLPack only, a wider state, the [sum, count] and scalar states,
+interleaved batched sequences with a padding row and width 3 on variable
+shapes. The builder: which source each variant serves.
 """
 
+import itertools
 import json
 import pathlib
 import tempfile
@@ -19,8 +25,9 @@ import numpy as np
 
 from generators.backends.python import python_builder
 from generators.build_options import BuildOptions
+from generators.dtypes import dtype_info
 from generators.errors import BackendUnavailableError
-from generators.variant import Variant
+from generators.variant import STATE_COVERAGE_DTYPES, DType, Variant
 from generators.writer import write_model_dir
 from tests.runners import python_runner
 
@@ -329,24 +336,311 @@ class MultiStateNoInitialModelTest(ModelTestCase):
         self.assertEqual(outputs[0]["OUTPUT"].dtype, np.float32)
 
 
-class BuilderTest(unittest.TestCase):
-    """python_builder copies the one model source byte for byte."""
+NUMERIC_COVERAGE = sorted(d.value for d in STATE_COVERAGE_DTYPES if d is not DType.BOOLEAN)
 
-    def test_copies_the_source(self):
-        """Every variant's model.py equals generators/backends/python/model.py."""
+
+class CoverageModel:
+    """One state-coverage python model, driven a batch of rows at a time."""
+
+    def __init__(self, model_dir, **spec):
+        """Build the variant's model in the new folder `model_dir` and load it in-process."""
+        full = {"backend": "python", "dtype": "int32", "shape": [1], "max_batch": 8}
+        full.update(spec)
+        self.variant = Variant.from_spec(full)
+        write_model_dir(self.variant, BuildOptions(), model_dir)
+        self.runner = python_runner.load(model_dir)
+
+    def _array(self, dtype, value, shape):
+        numpy_type = np.float32 if dtype is DType.BFLOAT16 else dtype_info(dtype).io_numpy
+        return np.full(shape, value, dtype=numpy_type)
+
+    def step(self, rows, state=0, width=1):
+        """Outputs of one execution; rows are (corrid, value, flags), flags a subset of "SER".
+
+        "S" START, "E" END, "R" READY (a row without it is padding). `state` is
+        what Triton injects into INPUT_STATE of every row; `value` may be a
+        list (one element per column of a variable-shape INPUT).
+        """
+        batched = self.runner.batched
+        if not batched and len(rows) != 1:
+            raise ValueError("a model without batching takes one row")
+        control = dtype_info(self.variant.dtype).control_numpy
+
+        def lead(shape):
+            return (len(rows),) + shape if batched else shape
+
+        feed = {name: np.array([[flag in flags] for _, _, flags in rows], dtype=control)
+                .reshape(lead((1,))) for name, flag in (("START", "S"), ("END", "E"), ("READY", "R"))}
+        feed["CORRID"] = np.array([corrid for corrid, _, _ in rows], dtype=np.uint64).reshape(lead((1,)))
+        feed["INPUT"] = np.stack([self._array(self.variant.dtype, value, (width,))
+                                  for _, value, _ in rows]).reshape(lead((width,)))
+        state_dims = tuple(1 if d == -1 else d for d in self.variant.state_layout)
+        feed["INPUT_STATE"] = self._array(self.variant.state_type, state, lead(state_dims))
+        return self.runner(feed)
+
+    def sequence(self, values, corrid=7, state=0):
+        """OUTPUT element 0 of each step of one sequence (START first, END last), as Python values."""
+        outputs = []
+        for index, value in enumerate(values):
+            flags = "R" + "S" * (index == 0) + "E" * (index == len(values) - 1)
+            outputs.append(self.step([(corrid, value, flags)], state=state)["OUTPUT"].reshape(-1)[0].item())
+        return outputs
+
+
+class CoverageTestCase(unittest.TestCase):
+    """Builds state-coverage python models in a temp dir."""
+
+    def setUp(self):
+        """A temp dir for the models, one numbered folder each."""
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self._models = itertools.count()
+
+    def model(self, **spec):
+        """The loaded CoverageModel of a spec (python, int32, [1], max_batch 8 unless given)."""
+        return CoverageModel(pathlib.Path(self._tmp.name) / str(next(self._models)), **spec)
+
+
+class StateTypeTest(CoverageTestCase):
+    """Every numeric state type: INPUT + state in the state's dtype, the contract's literals."""
+
+    def test_worked_sequence_every_type(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10 (no and zero initial state) and 101, 103, 106, 110 (file)."""
+        for dtype in NUMERIC_COVERAGE:
+            for max_batch, initial, injected, want in ((8, "none", 77, [1, 3, 6, 10]),
+                                                       (0, "none", 77, [1, 3, 6, 10]),
+                                                       (8, "zero", 0, [1, 3, 6, 10]),
+                                                       (8, "file", 100, [101, 103, 106, 110])):
+                with self.subTest(dtype=dtype, max_batch=max_batch, initial_state=initial):
+                    model = self.model(dtype=dtype, max_batch=max_batch, initial_state=initial)
+                    self.assertEqual(model.sequence([1, 2, 3, 4], state=injected), want)
+
+    def test_output_types(self):
+        """OUTPUT and OUTPUT_STATE come back in the state's type (BF16 as ml_dtypes' bfloat16)."""
+        for dtype in NUMERIC_COVERAGE:
+            with self.subTest(dtype=dtype):
+                outputs = self.model(dtype=dtype).step([(7, 3, "SR")])
+                numpy_type = dtype_info(DType(dtype)).io_numpy
+                self.assertEqual(outputs["OUTPUT"].dtype, np.dtype(numpy_type))
+                self.assertEqual(outputs["OUTPUT_STATE"].dtype, np.dtype(numpy_type))
+                self.assertEqual(outputs["OUTPUT"].shape, (1, 1))
+
+    def test_interleaved_sequences_and_padding(self):
+        """Three sequences in one batch keep apart; a padding row touches no state."""
+        for dtype in ("int8", "uint64", "float16", "bfloat16"):
+            with self.subTest(dtype=dtype):
+                model = self.model(dtype=dtype, initial_state="file")
+                first = model.step([(7, 1, "SR"), (8, 4, "SR"), (9, 2, "SR")], state=100)
+                self.assertEqual(first["OUTPUT"].astype(np.float64).tolist(), [[101], [104], [102]])
+                second = model.step([(7, 2, "R"), (0, 99, ""), (9, 2, "R")], state=100)
+                self.assertEqual(second["OUTPUT"].astype(np.float64)[[0, 2]].tolist(), [[103], [104]])
+                third = model.step([(9, 2, "R"), (8, 3, "ER"), (7, 3, "R")], state=100)
+                self.assertEqual(third["OUTPUT"].astype(np.float64).tolist(), [[106], [107], [106]])
+
+    def test_variable_width_three(self):
+        """A width-3 request [1, 2, 3] then [4, 5, 6] gives [1, 2, 3] then [5, 7, 9]."""
+        for dtype in ("int16", "uint32", "float64", "bfloat16"):
+            with self.subTest(dtype=dtype):
+                model = self.model(dtype=dtype, shape=[-1])
+                first = model.step([(7, [1, 2, 3], "SR")], width=3)
+                second = model.step([(7, [4, 5, 6], "ER")], width=3)
+                self.assertEqual(first["OUTPUT"].astype(np.float64).tolist(), [[1, 2, 3]])
+                self.assertEqual(second["OUTPUT"].astype(np.float64).tolist(), [[5, 7, 9]])
+
+    def test_start_mid_sequence_resets(self):
+        """A second START restarts the sum from the injected initial state."""
+        model = self.model(dtype="uint8", initial_state="file")
+        self.assertEqual(model.sequence([1, 2], state=100), [101, 103])
+        self.assertEqual(model.sequence([5, 1], state=100), [105, 106])
+
+    def test_integer_sums_wrap_in_the_state_type(self):
+        """The sum is computed in the state's type: int8 100 + 100 wraps to -56."""
+        model = self.model(dtype="int8", max_batch=0, initial_state="file")
+        self.assertEqual(model.sequence([100], state=100), [-56])
+
+
+class BFloat16Test(CoverageTestCase):
+    """BF16 crosses the python backend through DLPack only; the state keeps bfloat16 precision."""
+
+    def test_as_numpy_is_refused_as_the_backend_does(self):
+        """The stand-in refuses as_numpy() on BF16 with the backend's own message."""
+        tensor = python_runner.Tensor("INPUT", np.array([16256], dtype=np.uint16), bf16=True)
+        with self.assertRaisesRegex(python_runner.TritonModelException, "Use to_dlpack"):
+            tensor.as_numpy()
+
+    def test_output_is_a_bf16_tensor(self):
+        """OUTPUT is built from a DLPack capsule whose type code says bfloat16."""
+        model = self.model(dtype="bfloat16", max_batch=0)
+        feed = model.runner.requests({
+            "START": np.array([1], np.int32), "END": np.array([0], np.int32),
+            "READY": np.array([1], np.int32), "CORRID": np.array([7], np.uint64),
+            "INPUT": np.array([3.0], np.float32), "INPUT_STATE": np.array([0.0], np.float32)})
+        (response,) = model.runner.execute(feed)
+        output = response.output_tensors()[0]
+        self.assertTrue(output.is_bf16())
+        self.assertEqual(output.raw().tolist(), [0x4040])  # 3.0 in bfloat16
+
+    def test_state_is_rounded_to_bfloat16(self):
+        """200 + 57 = 257 is 256 in bfloat16 (nearest even), and the kept state is 256."""
+        model = self.model(dtype="bfloat16", max_batch=0)
+        self.assertEqual(model.sequence([200, 57, 1]), [200.0, 256.0, 256.0])
+
+    def test_rounding_helpers(self):
+        """float32 -> bfloat16 rounds to nearest even and keeps NaN a NaN."""
+        module = python_runner.load_module(python_builder.STATE_COVERAGE_SOURCE)
+        bits = module.float32_to_bf16(np.array([1.0, 257.0, 259.0, np.nan, -2.5], np.float32))
+        self.assertEqual(bits[[0, 1, 2, 4]].tolist(), [0x3F80, 0x4380, 0x4382, 0xC020])
+        self.assertTrue(np.isnan(module.bf16_to_float32(bits)[3]))
+
+
+class BooleanStateTest(CoverageTestCase):
+    """A TYPE_BOOL state: OUTPUT = OUTPUT_STATE = S xor INPUT, the running parity."""
+
+    def test_running_parity(self):
+        """true, false, true, true -> true, true, false, true; file (true): false, false, true, false."""
+        for max_batch, initial, injected, want in ((8, "none", True, [True, True, False, True]),
+                                                   (0, "none", True, [True, True, False, True]),
+                                                   (8, "zero", False, [True, True, False, True]),
+                                                   (8, "file", True, [False, False, True, False])):
+            with self.subTest(max_batch=max_batch, initial_state=initial):
+                model = self.model(dtype="boolean", max_batch=max_batch, initial_state=initial)
+                self.assertEqual(model.sequence([True, False, True, True], state=injected), want)
+
+    def test_bool_controls_and_width_three(self):
+        """Controls are bool; a width-3 [T, F, T] then [T, T, F] gives [T, F, T] then [F, T, T]."""
+        model = self.model(dtype="boolean", shape=[-1])
+        self.assertEqual(model.runner.model.spec.flags["start"], ("START", True))
+        first = model.step([(7, [True, False, True], "SR")], width=3)
+        second = model.step([(7, [True, True, False], "R")], width=3)
+        self.assertEqual(first["OUTPUT"].tolist(), [[True, False, True]])
+        self.assertEqual(second["OUTPUT"].tolist(), [[False, True, True]])
+        self.assertEqual(second["OUTPUT_STATE"].dtype, np.bool_)
+
+
+class WiderStateTest(CoverageTestCase):
+    """INPUT int32 with an int64 state, float16 with a float32 state: OUTPUT has the state's type."""
+
+    def test_sum_in_the_wider_type(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10, answered in int64 / float32."""
+        for dtype, state_dtype in (("int32", "int64"), ("float16", "float32")):
+            for max_batch in (0, 8):
+                with self.subTest(dtype=dtype, max_batch=max_batch):
+                    model = self.model(dtype=dtype, state_dtype=state_dtype, max_batch=max_batch)
+                    self.assertEqual(model.sequence([1, 2, 3, 4]), [1, 3, 6, 10])
+                    outputs = model.step([(8, 1, "SR")])
+                    self.assertEqual(outputs["OUTPUT"].dtype, np.dtype(state_dtype))
+                    self.assertEqual(outputs["OUTPUT_STATE"].dtype, np.dtype(state_dtype))
+
+    def test_state_outgrows_the_input_type(self):
+        """An int64 state holds sums beyond int32: 2**31 - 1 twice is 2**32 - 2."""
+        model = self.model(dtype="int32", state_dtype="int64", max_batch=0)
+        self.assertEqual(model.sequence([2**31 - 1, 2**31 - 1]), [2**31 - 1, 2**32 - 2])
+
+
+class StateShapeTest(CoverageTestCase):
+    """States shaped unlike INPUT: [2] holds [sum, count]; [] is a scalar running sum."""
+
+    def test_sum_count(self):
+        """1, 2, 3, 4 -> 101, 203, 306, 410; OUTPUT_STATE is the new [sum, count]."""
+        for max_batch in (0, 8):
+            with self.subTest(max_batch=max_batch):
+                model = self.model(state_dims=[2], initial_state="zero", max_batch=max_batch)
+                self.assertEqual(model.sequence([1, 2, 3, 4]), [101, 203, 306, 410])
+                outputs = model.step([(8, 5, "SR")])
+                self.assertEqual(outputs["OUTPUT_STATE"].reshape(-1).tolist(), [5, 1])
+                self.assertEqual(outputs["OUTPUT"].shape, (1, 1) if max_batch else (1,))
+
+    def test_sum_count_interleaved(self):
+        """Two sequences in one batch count their own steps."""
+        model = self.model(state_dims=[2], initial_state="zero")
+        model.step([(7, 1, "SR"), (8, 10, "SR")])
+        outputs = model.step([(7, 2, "R"), (0, 5, ""), (8, 10, "R")])
+        self.assertEqual(outputs["OUTPUT"][[0, 2]].tolist(), [[203], [220]])
+        self.assertEqual(outputs["OUTPUT_STATE"][[0, 2]].tolist(), [[3, 2], [20, 2]])
+
+    def test_scalar(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10; the state output has the state's shape ([] per batch entry)."""
+        for max_batch, shape in ((0, ()), (8, (1,))):
+            with self.subTest(max_batch=max_batch):
+                model = self.model(state_dims=[], initial_state="zero", max_batch=max_batch)
+                self.assertEqual(model.sequence([1, 2, 3, 4]), [1, 3, 6, 10])
+                outputs = model.step([(8, 5, "SR")])
+                self.assertEqual(outputs["OUTPUT_STATE"].shape, shape)
+                self.assertEqual(outputs["OUTPUT"].shape, (1, 1) if max_batch else (1,))
+
+    def test_misshapen_injected_state_is_a_request_error(self):
+        """A [sum, count] state injected with one element at START fails that request, naming it."""
+        model = self.model(state_dims=[2], initial_state="zero", max_batch=0)
+        feed = {"START": np.array([1], np.int32), "END": np.array([0], np.int32),
+                "READY": np.array([1], np.int32), "CORRID": np.array([7], np.uint64),
+                "INPUT": np.array([1], np.int32), "INPUT_STATE": np.array([0], np.int32)}
+        with self.assertRaisesRegex(python_runner.PythonModelError,
+                                    r"INPUT_STATE holds shape \[1\] at START, not the configured \[2\]"):
+            model.runner(feed)
+
+
+class CoverageSpecTest(CoverageTestCase):
+    """The rule and the types come from the config."""
+
+    def test_rules(self):
+        """Each state layout and type selects its rule."""
+        for spec, rule in (({"dtype": "uint16"}, "sum"), ({"dtype": "boolean"}, "xor"),
+                           ({"state_dims": [2], "initial_state": "zero"}, "sum_count"),
+                           ({"state_dims": [], "initial_state": "zero"}, "scalar"),
+                           ({"dtype": "int32", "state_dtype": "int64"}, "sum")):
+            with self.subTest(spec=spec):
+                self.assertEqual(self.model(**spec).runner.model.spec.rule, rule)
+
+    def test_undefined_layout_is_a_load_error(self):
+        """A state of dims [3] under INPUT [1] defines no rule: the model refuses to load."""
+        model = self.model(dtype="int8")
+        config = json.loads(json.dumps(model.runner.config))
+        config["sequence_batching"]["state"][0]["dims"] = ["3"]
+        with self.assertRaisesRegex(ValueError, r"state dims \[3\] with INPUT dims \[1\]"):
+            model.runner.module.Spec(config)
+        config["sequence_batching"]["state"][0]["data_type"] = "TYPE_STRING"
+        with self.assertRaisesRegex(ValueError, "unsupported data_type 'TYPE_STRING'"):
+            model.runner.module.Spec(config)
+
+
+class BuilderTest(unittest.TestCase):
+    """python_builder copies one of the two model sources byte for byte."""
+
+    def written(self, **spec):
+        """The model.py bytes the builder writes for a spec."""
+        full = {"backend": "python", "dtype": "int32", "shape": [1], "max_batch": 8}
+        full.update(spec)
         with tempfile.TemporaryDirectory() as tmp:
-            variant = Variant.from_spec(
-                {"backend": "python", "dtype": "object", "shape": [-1], "max_batch": 8})
-            python_builder.write_model(variant, BuildOptions(), pathlib.Path(tmp))
-            self.assertEqual((pathlib.Path(tmp) / "model.py").read_bytes(),
-                             python_builder.MODEL_SOURCE.read_bytes())
+            python_builder.write_model(Variant.from_spec(full), BuildOptions(), pathlib.Path(tmp))
+            return (pathlib.Path(tmp) / "model.py").read_bytes()
+
+    def test_upstream_variants_serve_model_py(self):
+        """Upstream's dtypes, several states, dyna and the single buffer keep model.py."""
+        source = python_builder.MODEL_SOURCE.read_bytes()
+        for spec in ({"dtype": "object", "shape": [-1]}, {"dtype": "bool"},
+                     {"dtype": "float32", "initial_state": "file"}, {"strategy": "oldest"},
+                     {"same_buffer": True},
+                     {"state_pairs": [["INPUT_STATE", "OUTPUT_STATE"], ["A", "B"]]}):
+            with self.subTest(spec=spec):
+                self.assertEqual(self.written(**spec), source)
+
+    def test_state_coverage_variants_serve_their_model(self):
+        """A state of another type, dtype or dims serves state_coverage_model.py."""
+        source = python_builder.STATE_COVERAGE_SOURCE.read_bytes()
+        for spec in ({"dtype": "bfloat16"}, {"dtype": "boolean", "shape": [-1]},
+                     {"state_dtype": "int64"}, {"state_dims": [], "initial_state": "zero"},
+                     {"state_dims": [2]}):
+            with self.subTest(spec=spec):
+                self.assertEqual(self.written(**spec), source)
 
     def test_missing_source_names_the_fix(self):
         """A build without the model source fails with a clear error."""
+        variant = Variant.from_spec({"backend": "python", "dtype": "int8", "shape": [1],
+                                     "max_batch": 0})
         with tempfile.TemporaryDirectory() as tmp, mock.patch.object(
-                python_builder, "MODEL_SOURCE", pathlib.Path(tmp) / "absent.py"):
-            with self.assertRaisesRegex(BackendUnavailableError, "model.py"):
-                python_builder.write_model(None, BuildOptions(), pathlib.Path(tmp))
+                python_builder, "STATE_COVERAGE_SOURCE", pathlib.Path(tmp) / "absent.py"):
+            with self.assertRaisesRegex(BackendUnavailableError, "absent.py as data"):
+                python_builder.write_model(variant, BuildOptions(), pathlib.Path(tmp))
 
 
 if __name__ == "__main__":
