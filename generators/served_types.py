@@ -22,6 +22,22 @@ EXCLUSIONS: Dict[Tuple[str, str], str] = {
         "failed to load 'savedmodel_sequence_bfloat16' version 1: Invalid argument: unsupported"
         " datatype 'TYPE_BF16' for tensor 'INPUT' for model 'savedmodel_sequence_bfloat16'"
         " (measured: tritonserver 2.51, Triton's r24.10 tensorflow backend)"),
+    ("libtorch", "bfloat16"): (
+        "failed to load 'libtorch_sequence_bfloat16' version 1: Internal: unsupported datatype"
+        " TYPE_BF16 for input 'INPUT__0' for model 'libtorch_sequence_bfloat16' (measured:"
+        " tritonserver 2.51, Triton's r24.10 pytorch backend)"),
+    ("libtorch", "uint16"): (
+        "failed to load 'libtorch_sequence_uint16' version 1: Internal: unsupported datatype"
+        " TYPE_UINT16 for input 'INPUT__0' for model 'libtorch_sequence_uint16' (measured:"
+        " tritonserver 2.51, Triton's r24.10 pytorch backend)"),
+    ("libtorch", "uint32"): (
+        "failed to load 'libtorch_sequence_uint32' version 1: Internal: unsupported datatype"
+        " TYPE_UINT32 for input 'INPUT__0' for model 'libtorch_sequence_uint32' (measured:"
+        " tritonserver 2.51, Triton's r24.10 pytorch backend)"),
+    ("libtorch", "uint64"): (
+        "failed to load 'libtorch_sequence_uint64' version 1: Internal: unsupported datatype"
+        " TYPE_UINT64 for input 'INPUT__0' for model 'libtorch_sequence_uint64' (measured:"
+        " tritonserver 2.51, Triton's r24.10 pytorch backend)"),
 }
 
 

@@ -4,9 +4,10 @@ Triton's pytorch backend calls `forward` positionally, each config tensor at
 the position its `__<index>` suffix names (generators/model_config.py
 `tensor_names`): forward(INPUT__0, INPUT_STATE__1, START__2, READY__3,
 <state 1>__4, ...) returning the tuple (OUTPUT__0, OUTPUT_STATE__1,
-<state 1>__2, ...). The arithmetic lives in two scripted modules written as
-ordinary Python below (`NumericStates`, `StringStates`), wrapped in one small
-module per arity (`_Numeric1` .. `_Numeric4`, `_String1`).
+<state 1>__2, ...). Upstream's arithmetic lives in two scripted modules
+written as ordinary Python below (`NumericStates`, `StringStates`), wrapped in
+one small module per arity (`_Numeric1` .. `_Numeric4`, `_String1`; `_Dyna1`
+for the oldest strategy's six inputs).
 
 Arithmetic (CONTRACT.md section 3), pair k with state S_k:
 - numeric/bool: new_k = (k + 1) * INPUT + S_k; without an initial state a
@@ -19,6 +20,18 @@ Arithmetic (CONTRACT.md section 3), pair k with state S_k:
   libtorch (they compare int(output) with the running sum).
 OUTPUT is new_0 for one pair; with several, sum over k of (k + 1) * new_k
 (`WeightedStates`; docs/models.md, "Several states").
+
+The state-coverage models (CONTRACT.md section 3, "States beyond upstream's")
+have modules of their own, so upstream's models keep their bytes:
+- `TypedState`: a state of any dtype Triton's pytorch backend serves, INPUT
+  cast to the state's dtype (the wider int32 -> int64 and float16 -> float32
+  states) and summed in it; a BOOL state keeps the running XOR. Gated as
+  above without an initial state. Upstream's float32, int32 and bool
+  (INT32 data) models keep `NumericStates`, also in the new repositories.
+- `SumCountState`: state [sum, count] (dims [2]); OUTPUT = sum + 100 * count.
+- `ScalarState`: a state of dims [] (batched: [B]) holding the running sum.
+- dyna (`_Dyna1` around `NumericStates`): forward also takes END__4 and
+  CORRID__5, unused (Triton's backend keeps the state).
 
 `torch.jit.save` is not reproducible by itself; `deterministic_archive`
 rewrites its zip so the bytes are a function of the module alone.
@@ -34,7 +47,13 @@ import torch
 from torch import Tensor
 
 from generators.build_options import BuildOptions
-from generators.variant import LIBTORCH_MAX_STATE_PAIRS, DType, InitialState, Variant
+from generators.variant import (
+    LIBTORCH_MAX_STATE_PAIRS,
+    UPSTREAM_DTYPES,
+    DType,
+    InitialState,
+    Variant,
+)
 
 # Name of the archive's top folder; torch.jit.save derives it from the file
 # name, which differs between a Bazel sandbox and the CLI.
@@ -193,18 +212,135 @@ class _String1(torch.nn.Module):
         return r[0], r[1]
 
 
+class _Dyna1(_Numeric1):
+    """Oldest strategy: forward also takes END__4 and CORRID__5, which the sum ignores."""
+
+    def forward(self, data: Tensor, state: Tensor, start: Tensor, ready: Tensor,
+                end: Tensor, corrid: Tensor) -> Tuple[Tensor, Tensor]:
+        """(OUTPUT__0, OUTPUT_STATE__1): X + S * [READY and not START]."""
+        r = self.core(data, [state], start, ready)
+        return r[0], r[1]
+
+
 _NUMERIC_ENTRIES = (_Numeric1, _Numeric2, _Numeric3, _Numeric4)
 assert len(_NUMERIC_ENTRIES) == LIBTORCH_MAX_STATE_PAIRS
 
 
-def scripted_model(variant: Variant) -> torch.jit.ScriptModule:
-    """The variant's module, scripted: positional forward around the arithmetic."""
+class TypedState(torch.nn.Module):
+    """forward(INPUT__0, INPUT_STATE__1, START__2, READY__3) for a state of any served dtype.
+
+    INPUT is cast to the state's dtype (a no-op unless the state is wider) and
+    summed with the state in it, or XOR-ed for a BOOL state, so OUTPUT and
+    OUTPUT_STATE have exactly the configured dtype, which the backend checks.
+    torch has CPU kernels for every state type the pytorch backend serves.
+    """
+
+    def __init__(self, gated: bool, parity: bool, state_type: torch.dtype) -> None:
+        """`gated`: INPUT alone at START/padding; `parity`: XOR instead of a sum."""
+        super().__init__()
+        self.gated = gated
+        self.parity = parity
+        self.state_type = state_type
+
+    def forward(self, data: Tensor, state: Tensor, start: Tensor,
+                ready: Tensor) -> Tuple[Tensor, Tensor]:
+        """(OUTPUT__0, OUTPUT_STATE__1), both the new state."""
+        value = data.to(self.state_type)
+        if self.parity:
+            total = torch.logical_xor(value, state)
+        else:
+            total = value + state
+        if self.gated:
+            carry = ready.to(torch.bool) & ~start.to(torch.bool)
+            total = torch.where(carry, total, value)
+        return total, total
+
+
+class SumCountState(torch.nn.Module):
+    """A state of dims [2] (batched [B, 2]): [running sum, step count].
+
+    new state = [S[0] + INPUT, S[1] + 1]; OUTPUT (dims [1]) = new sum + 100 * new
+    count (INPUT 1, 2, 3, 4 -> 101, 203, 306, 410). Without an initial state a
+    START or padding step starts from [INPUT, 1].
+    """
+
+    def __init__(self, gated: bool) -> None:
+        """`gated`: ignore the state at START/padding (no initial state)."""
+        super().__init__()
+        self.gated = gated
+
+    def forward(self, data: Tensor, state: Tensor, start: Tensor,
+                ready: Tensor) -> Tuple[Tensor, Tensor]:
+        """(OUTPUT__0, OUTPUT_STATE__1)."""
+        total = state.narrow(-1, 0, 1) + data
+        count = state.narrow(-1, 1, 1) + 1
+        if self.gated:
+            carry = ready.to(torch.bool) & ~start.to(torch.bool)
+            total = torch.where(carry, total, data)
+            count = torch.where(carry, count, torch.ones_like(count))
+        return total + count * 100, torch.cat([total, count], -1)
+
+
+class ScalarState(torch.nn.Module):
+    """A state of dims [] (batched: shape [B]) holding the running sum.
+
+    OUTPUT = INPUT + S (S reshaped to INPUT's shape, [B, 1] or [1]); the new
+    state is that sum reshaped back to the state's shape.
+    """
+
+    def __init__(self, gated: bool) -> None:
+        """`gated`: INPUT alone at START/padding (no initial state)."""
+        super().__init__()
+        self.gated = gated
+
+    def forward(self, data: Tensor, state: Tensor, start: Tensor,
+                ready: Tensor) -> Tuple[Tensor, Tensor]:
+        """(OUTPUT__0, OUTPUT_STATE__1)."""
+        total = data + state.reshape(data.shape)
+        if self.gated:
+            carry = ready.to(torch.bool) & ~start.to(torch.bool)
+            total = torch.where(carry, total, data)
+        return total, total.reshape(state.shape)
+
+
+# The torch dtype of each state type `TypedState` keeps: the types Triton's
+# pytorch backend serves (it refuses TYPE_UINT16, TYPE_UINT32, TYPE_UINT64 and
+# TYPE_BF16 at load, generators/served_types.py).
+_TORCH_TYPES = {
+    DType.BOOLEAN: torch.bool,
+    DType.INT8: torch.int8,
+    DType.INT16: torch.int16,
+    DType.INT32: torch.int32,
+    DType.INT64: torch.int64,
+    DType.UINT8: torch.uint8,
+    DType.FLOAT16: torch.float16,
+    DType.FLOAT32: torch.float32,
+    DType.FLOAT64: torch.float64,
+}
+
+
+def _module(variant: Variant) -> torch.nn.Module:
+    """The unscripted module of a variant (see the module docstring for which)."""
     gated = variant.initial_state is InitialState.NONE
     if variant.dtype is DType.OBJECT:
-        return torch.jit.script(_String1(StringStates(gated)))
+        return _String1(StringStates(gated))
+    if variant.state_dims == (2,):
+        return SumCountState(gated)
+    if variant.state_dims == ():
+        return ScalarState(gated)
+    if variant.dtype not in UPSTREAM_DTYPES or variant.state_dtype is not None:
+        state_type = variant.state_type
+        return TypedState(gated, state_type is DType.BOOLEAN, _TORCH_TYPES[state_type])
+    if variant.dyna:
+        return _Dyna1(NumericStates(gated))
     entry = _NUMERIC_ENTRIES[len(variant.state_pairs) - 1]
     core = NumericStates(gated)
-    return torch.jit.script(entry(core if entry is _Numeric1 else WeightedStates(core)))
+    return entry(core if entry is _Numeric1 else WeightedStates(core))
+
+
+def scripted_model(variant: Variant) -> torch.jit.ScriptModule:
+    """The variant's module, scripted: positional forward around the arithmetic."""
+    return torch.jit.script(_module(variant))
 
 
 def _stored(name: str, data: bytes) -> zipfile.ZipInfo:
