@@ -17,6 +17,16 @@ are numeric only (float32, int32); the dyna repository holds int32 onnx and
 plan models; every multi-state repository holds float32 and int32 models,
 batched and unbatched, with 2 and 3 state pairs (8 per family); the
 initial-state dims repository one batched int32 model per family.
+
+The state-coverage repositories (docs/models.md, "Every state type") hold
+the 13 state types, batched and unbatched (fixed and variable shape: 26)
+or batched only (the zero and file initial states: 13), less the types a
+family's real Triton backend refuses at load (generators/served_types.py):
+onnx and savedmodel bfloat16 (24 and 12), libtorch bfloat16, uint16,
+uint32 and uint64 (18 and 9), python none; the wider-state, state-shape and
+single-buffer repositories 2 models batched and unbatched (4) per family;
+the dyna families repository an int32 dyna model batched and unbatched for
+libtorch, python and savedmodel; no plans (no TensorRT to measure on).
 """
 
 import collections
@@ -52,6 +62,22 @@ EXPECTED_MODELS: Dict[str, Dict[str, int]] = {
         {"libtorch": 8, "onnx": 8, "plan": 8, "python": 8, "savedmodel": 8},
     "qa_initial_state_dims_implicit_model_repository":
         {"libtorch": 1, "onnx": 1, "plan": 1, "python": 1, "savedmodel": 1},
+    "qa_state_type_implicit_model_repository":
+        {"libtorch": 18, "onnx": 24, "python": 26, "savedmodel": 24},
+    "qa_variable_state_type_implicit_model_repository":
+        {"libtorch": 18, "onnx": 24, "python": 26, "savedmodel": 24},
+    "qa_state_type_initial_state_implicit_model_repository":
+        {"libtorch": 9, "onnx": 12, "python": 13, "savedmodel": 12},
+    "qa_state_type_initial_state_file_implicit_model_repository":
+        {"libtorch": 9, "onnx": 12, "python": 13, "savedmodel": 12},
+    "qa_wider_state_implicit_model_repository":
+        {"libtorch": 4, "onnx": 4, "python": 4, "savedmodel": 4},
+    "qa_state_shape_implicit_model_repository":
+        {"libtorch": 4, "onnx": 4, "python": 4, "savedmodel": 4},
+    "qa_same_buffer_implicit_model_repository":
+        {"libtorch": 4, "onnx": 4, "python": 4, "savedmodel": 4},
+    "qa_dyna_sequence_families_implicit_model_repository":
+        {"libtorch": 2, "python": 2, "savedmodel": 2},
 }
 
 # The invalid-model repository (//models:invalid_repo, configs/invalid_models.json):
