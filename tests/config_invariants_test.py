@@ -31,11 +31,24 @@ from tests import repo_location
 from verification import triton_sim
 
 # CONTRACT.md section 2: dtype -> (I/O and state data_type, control *_false_true field).
+# The state-coverage dtypes are of their own Triton type (BOOLEAN: TYPE_BOOL,
+# with bool controls; the others with int32 controls).
 DTYPE_TYPES = {
     DType.FLOAT32: ("TYPE_FP32", "fp32_false_true"),
     DType.INT32: ("TYPE_INT32", "int32_false_true"),
     DType.OBJECT: ("TYPE_STRING", "int32_false_true"),
     DType.BOOL: ("TYPE_INT32", "bool_false_true"),
+    DType.BOOLEAN: ("TYPE_BOOL", "bool_false_true"),
+    DType.INT8: ("TYPE_INT8", "int32_false_true"),
+    DType.INT16: ("TYPE_INT16", "int32_false_true"),
+    DType.INT64: ("TYPE_INT64", "int32_false_true"),
+    DType.UINT8: ("TYPE_UINT8", "int32_false_true"),
+    DType.UINT16: ("TYPE_UINT16", "int32_false_true"),
+    DType.UINT32: ("TYPE_UINT32", "int32_false_true"),
+    DType.UINT64: ("TYPE_UINT64", "int32_false_true"),
+    DType.FLOAT16: ("TYPE_FP16", "int32_false_true"),
+    DType.BFLOAT16: ("TYPE_BF16", "int32_false_true"),
+    DType.FLOAT64: ("TYPE_FP64", "int32_false_true"),
 }
 # (backend, dyna) -> (platform, backend field, instance kind, CORRID type or None).
 # onnx and plan rows are CONTRACT.md's; python and savedmodel are this
@@ -46,16 +59,27 @@ FAMILIES = {
     (Backend.PLAN, False): ("tensorrt_plan", "", "KIND_GPU", None),
     (Backend.PLAN, True): ("tensorrt_plan", "", "KIND_GPU", "TYPE_INT32"),
     (Backend.PYTHON, False): ("", "python", "KIND_CPU", "TYPE_UINT64"),
+    (Backend.PYTHON, True): ("", "python", "KIND_CPU", "TYPE_UINT64"),
     (Backend.SAVEDMODEL, False): ("tensorflow_savedmodel", "", "KIND_GPU", "TYPE_UINT64"),
+    (Backend.SAVEDMODEL, True): ("tensorflow_savedmodel", "", "KIND_GPU", "TYPE_UINT64"),
     (Backend.LIBTORCH, False): ("pytorch_libtorch", "", "KIND_GPU", None),
+    (Backend.LIBTORCH, True): ("pytorch_libtorch", "", "KIND_GPU", "TYPE_INT64"),
 }
 # Triton's pytorch backend maps config names to forward() positions by a
-# `__<index>` suffix (reference section 2.3; upstream's QA clients use these).
+# `__<index>` suffix (reference section 2.3; upstream's QA clients use these);
+# dyna libtorch models add END__4 and CORRID__5.
 POSITIONAL = {"INPUT": "INPUT__0", "OUTPUT": "OUTPUT__0", "START": "START__2",
-              "READY": "READY__3"}
+              "READY": "READY__3", "END": "END__4", "CORRID": "CORRID__5"}
 IDLE_MICROSECONDS = 5000000
 FILE_VALUE = 100
 DATA_FILE = "input_state_data"
+# 100 (TYPE_BOOL: true) as one element of each state-coverage type, little-endian
+# (TYPE_BF16: float32 100.0's upper half, 0x42c8).
+HUNDRED = {"TYPE_BOOL": b"\x01", "TYPE_INT8": b"\x64", "TYPE_INT16": b"\x64\x00",
+           "TYPE_INT64": b"\x64" + b"\x00" * 7, "TYPE_UINT8": b"\x64", "TYPE_UINT16": b"\x64\x00",
+           "TYPE_UINT32": b"\x64\x00\x00\x00", "TYPE_UINT64": b"\x64" + b"\x00" * 7,
+           "TYPE_FP16": b"\x40\x56", "TYPE_BF16": b"\xc8\x42",
+           "TYPE_FP64": b"\x00" * 6 + b"\x59\x40"}
 DEFAULT_STATE = ("INPUT_STATE", "OUTPUT_STATE")
 # Names a state tensor may not take: the data tensors and the controls.
 NOT_STATE_NAMES = frozenset({"INPUT", "OUTPUT", "START", "END", "READY", "CORRID"})
@@ -137,11 +161,13 @@ class ConfigContentTest(ConfigTestCase):
         for variant, path, _, config in self.each():
             with self.subTest(model=self.label(path)):
                 platform, backend, kind, _ = FAMILIES[(variant.backend, variant.dyna)]
-                data_type = mc.DataType.Value(DTYPE_TYPES[variant.dtype][0])
                 self.assertEqual((config.name, config.platform, config.backend),
                                  (path.name, platform, backend))
                 self.assertEqual(config.max_batch_size, variant.max_batch)
-                for tensors, name in ((config.input, "INPUT"), (config.output, "OUTPUT")):
+                # INPUT of the dtype, OUTPUT of the state's (a wider state's, when given).
+                for tensors, name, dtype in ((config.input, "INPUT", variant.dtype),
+                                             (config.output, "OUTPUT", variant.state_type)):
+                    data_type = mc.DataType.Value(DTYPE_TYPES[dtype][0])
                     self.assertEqual([(t.name, t.data_type, list(t.dims)) for t in tensors],
                                      [(tensor(variant, name), data_type, list(variant.shape))])
                 self.assertEqual(len(config.instance_group), 1)
@@ -158,8 +184,8 @@ class ConfigContentTest(ConfigTestCase):
         controls = {tensor(variant, "START"): ("CONTROL_SEQUENCE_START", field),
                     tensor(variant, "READY"): ("CONTROL_SEQUENCE_READY", field)}
         if corrid:
-            controls["END"] = ("CONTROL_SEQUENCE_END", field)
-            controls["CORRID"] = ("CONTROL_SEQUENCE_CORRID", corrid)
+            controls[tensor(variant, "END")] = ("CONTROL_SEQUENCE_END", field)
+            controls[tensor(variant, "CORRID")] = ("CONTROL_SEQUENCE_CORRID", corrid)
         return controls
 
     def test_controls(self):
@@ -182,17 +208,27 @@ class ConfigContentTest(ConfigTestCase):
                 self.assertEqual(got, self._controls(variant))
 
     def test_state(self):
-        """One state per pair, in pair order: names, data dims, not outputs; initial states."""
+        """One state per pair, in pair order: names, type, dims, buffer option; initial states.
+
+        The state has the state type (a wider state's when given) and INPUT's
+        dims unless the variant gives its own ([2] or []);
+        use_same_buffer_for_input_output is set exactly on the single-buffer
+        variants.
+        """
         for variant, path, _, config in self.each():
             with self.subTest(model=self.label(path)):
-                data_type = mc.DataType.Value(DTYPE_TYPES[variant.dtype][0])
+                data_type = mc.DataType.Value(DTYPE_TYPES[variant.state_type][0])
                 states = config.sequence_batching.state
                 names = [(s.input_name, s.output_name) for s in states]
                 self.assertEqual(names, state_names(variant))
                 self._check_state_names(variant, names, config)
+                dims = list(config.input[0].dims) if variant.state_dims is None \
+                    else list(variant.state_dims)
                 for state in states:
                     self.assertEqual(state.data_type, data_type, state.input_name)
-                    self.assertEqual(list(state.dims), list(config.input[0].dims))
+                    self.assertEqual(list(state.dims), dims)
+                    self.assertEqual(state.use_same_buffer_for_input_output, variant.same_buffer)
+                    self.assertFalse(state.use_growable_memory)
                 self._check_initial(variant, path, states)
 
     def _check_state_names(self, variant: Variant, names, config) -> None:
@@ -248,11 +284,19 @@ class ConfigContentTest(ConfigTestCase):
 
     def _check_data_file(self, data_file: pathlib.Path, initial, value: int,
                          values=None) -> None:
-        """`value` per element (or `values`) as LE int32/float32; strings: one empty BYTES element each."""
+        """`value` per element (or `values`) in the state's type; strings: one empty BYTES element each.
+
+        The state-coverage types' files hold 100 (TYPE_BOOL: true) in every
+        element, compared with HUNDRED's literal bytes.
+        """
         blob, count = data_file.read_bytes(), math.prod(initial.dims)
         type_name = mc.DataType.Name(initial.data_type)
         if type_name == "TYPE_STRING":
             self.assertEqual(triton_sim.parse_bytes_tensor(blob), [b""] * count)
+            return
+        if type_name not in ("TYPE_INT32", "TYPE_FP32"):
+            self.assertEqual((value, values), (FILE_VALUE, None), "one pair, 100 per element")
+            self.assertEqual(blob, HUNDRED[type_name] * count)
             return
         fmt = {"TYPE_INT32": "i", "TYPE_FP32": "f"}[type_name]
         self.assertEqual(len(blob), 4 * count)
@@ -290,14 +334,16 @@ class ConfigContentTest(ConfigTestCase):
                                  ["  max_sequence_idle_microseconds: 5000000"])
                 kind = FAMILIES[(variant.backend, variant.dyna)][2]
                 self.assertEqual(lines(r"KIND_", text), [f"  kind: {kind}"])
-                self.assertEqual(lines(r"count", text), [])
+                self.assertEqual(lines(r"^\s*count:", text), [])
                 zeros = len(variant.state_pairs) * (variant.initial_state is InitialState.ZERO)
                 self.assertEqual(lines(r"zero_data", text), ["      zero_data: true"] * zeros)
 
 
 # Bytes per element of the numeric state types Triton reads raw from a data file.
-ELEMENT_BYTES = {"TYPE_BOOL": 1, "TYPE_INT32": 4, "TYPE_INT64": 8, "TYPE_UINT64": 8,
-                 "TYPE_FP16": 2, "TYPE_FP32": 4, "TYPE_FP64": 8}
+ELEMENT_BYTES = {"TYPE_BOOL": 1, "TYPE_INT8": 1, "TYPE_INT16": 2, "TYPE_INT32": 4,
+                 "TYPE_INT64": 8, "TYPE_UINT8": 1, "TYPE_UINT16": 2, "TYPE_UINT32": 4,
+                 "TYPE_UINT64": 8, "TYPE_FP16": 2, "TYPE_BF16": 2, "TYPE_FP32": 4,
+                 "TYPE_FP64": 8}
 
 
 class DataFileSizeTest(ConfigTestCase):
@@ -383,8 +429,9 @@ class HarnessEditTest(ConfigTestCase):
         by_key = {(v.backend, v.dtype, v.shape, v.max_batch, v.initial_state, v.state_pairs): p
                   for v, p in self.models}
         for variant, path, text, _ in self.each():
-            if variant.initial_state is not InitialState.ZERO or variant.multi_state:
-                continue  # the harness's edit names one data file: single-state models only
+            if variant.initial_state is not InitialState.ZERO or variant.multi_state \
+                    or variant.state_dims is not None:
+                continue  # one data file, and no file form of a [2] or [] state
             with self.subTest(model=self.label(path)):
                 edited = self._edited(text, (r"zero_data.*", f'data_file:"{DATA_FILE}"'))
                 key = (variant.backend, variant.dtype, variant.shape, variant.max_batch,
@@ -410,7 +457,8 @@ class HarnessEditTest(ConfigTestCase):
     def test_output_copy(self):
         """L0_implicit_state's `_output` copy: rename and an appended OUTPUT_STATE output."""
         for variant, path, text, _ in self.each():
-            if variant.max_batch or variant.dtype is not DType.INT32 or variant.dyna:
+            if variant.max_batch or variant.state_type is not DType.INT32 or variant.dyna \
+                    or variant.state_dims is not None:
                 continue
             with self.subTest(model=self.label(path)):
                 state = state_names(variant)[0][1]

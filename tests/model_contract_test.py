@@ -10,8 +10,14 @@ and `expected_output` are the one place that adjusts them per family
 per model"). Every step's OUTPUT and every state output (OUTPUT_STATE,
 OUTPUT_STATE_1, ...) is checked. Multi-state models also get the issue's
 worked example as literals and a test that states leak neither between
-pairs nor between interleaved sequences. How many models of the backend
-each repository holds, multi-state ones included, is the literal table of
+pairs nor between interleaved sequences. The state-coverage repositories
+(every state type, a wider state, states shaped unlike INPUT, the
+single-buffer option, the oldest strategy for every family) get their own
+literal tables: the worked sequence, START mid-sequence, interleaved
+sequences with a padding slot, width 3 on variable shapes, and the output
+type of every answer; the scalar state also as released Triton answers it
+(catalogue entry 3901). How many models of the backend each repository
+holds, multi-state ones included, is the literal table of
 tests/expected_models.py, never a skip. The ONNX graphs themselves are
 checked by onnx_graph_test.py.
 """
@@ -24,7 +30,9 @@ import unittest
 import zlib
 from typing import Callable, Dict, List, Tuple
 
+import ml_dtypes
 import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.dtypes import family_info
 from generators.variant import Backend, DType, InitialState, Variant
@@ -125,14 +133,32 @@ class ContractTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        """Load every model once; `models` leaves out the initial-state dims reproducers.
+        """Load every model once; `models` are those the upstream clients' sequences fit.
 
-        Those (InitialStateDimsContractTest) take width-3 sequences only: their
-        state starts as the file's 3 values, which a width-1 INPUT does not fit.
+        Left out: the initial-state dims reproducers (InitialStateDimsContractTest
+        takes width-3 sequences only: their state starts as the file's 3
+        values, which a width-1 INPUT does not fit) and the state-type, wider
+        and shaped-state repositories, whose types and rules those sequences'
+        sums (up to 22224) do not fit (their own classes below). The
+        single-buffer and dyna-family repositories' models are ordinary
+        float32 / int32 models and stay in.
         """
         cls.all_models = _load_models()
-        cls.models = [(v, p) for v, p in cls.all_models if not v.initial_state_dims]
+        cls.models = [(v, p) for v, p in cls.all_models if not v.initial_state_dims
+                      and p.parent.name not in OWN_TABLE_REPOSITORIES]
         cls.runners = {path: _runner(path) for _, path in cls.all_models}
+
+    def repository_models(self, repository: str) -> List[Tuple[Variant, pathlib.Path]]:
+        """This backend's models of one repository: as many as tests/expected_models.py gives.
+
+        A table count with none built fails (never a skip), and so do built
+        models the table does not count.
+        """
+        models = [(v, p) for v, p in self.all_models if p.parent.name == repository]
+        want = expected_models.EXPECTED_MODELS.get(repository, {}).get(BACKEND, 0)
+        self.assertEqual(len(models), want, f"{BACKEND} models built in {repository} vs"
+                                            " tests/expected_models.py")
+        return models
 
     def simulate(self, variant: Variant, path: pathlib.Path,
                  fixed=triton_sim.FIXED_TRITON) -> triton_sim.SequenceBatcherSim:
@@ -528,6 +554,363 @@ class InitialStateDimsContractTest(ContractTestCase):
                 want = ([DIMS_TENSORFLOW] * 3 if variant.backend is Backend.SAVEDMODEL
                         else DIMS_RELEASED)
                 self.assertEqual(self.outputs(self.simulate(variant, path, released)), want)
+
+
+STATE_TYPE_REPOSITORIES = (
+    "qa_state_type_implicit_model_repository",
+    "qa_variable_state_type_implicit_model_repository",
+    "qa_state_type_initial_state_implicit_model_repository",
+    "qa_state_type_initial_state_file_implicit_model_repository",
+)
+WIDER_REPOSITORY = "qa_wider_state_implicit_model_repository"
+SHAPE_REPOSITORY = "qa_state_shape_implicit_model_repository"
+SAME_BUFFER_REPOSITORY = "qa_same_buffer_implicit_model_repository"
+DYNA_FAMILIES_REPOSITORY = "qa_dyna_sequence_families_implicit_model_repository"
+# Repositories the upstream clients' sequences do not fit: their own tables below.
+OWN_TABLE_REPOSITORIES = frozenset(STATE_TYPE_REPOSITORIES + (WIDER_REPOSITORY, SHAPE_REPOSITORY))
+ZERO = InitialState.ZERO
+T, F = True, False
+# The numpy type of OUTPUT and OUTPUT_STATE per state type (docs/models.md,
+# "Every state type"; TYPE_BF16 is ml_dtypes' bfloat16, as tritonclient's).
+STATE_NUMPY = {
+    DType.BOOLEAN: np.bool_, DType.INT8: np.int8, DType.INT16: np.int16, DType.INT32: np.int32,
+    DType.INT64: np.int64, DType.UINT8: np.uint8, DType.UINT16: np.uint16,
+    DType.UINT32: np.uint32, DType.UINT64: np.uint64, DType.FLOAT16: np.float16,
+    DType.BFLOAT16: ml_dtypes.bfloat16, DType.FLOAT32: np.float32, DType.FLOAT64: np.float64,
+}
+# The worked sequence, INPUT 1, 2, 3, 4 (boolean: T, F, T, T), START first and
+# END last: OUTPUT per initial state (file: 100, boolean true).
+WORKED_INPUT = {"numeric": [1, 2, 3, 4], "boolean": [T, F, T, T]}
+WORKED = {
+    "numeric": {NONE: [1, 3, 6, 10], ZERO: [1, 3, 6, 10], FILE: [101, 103, 106, 110]},
+    "boolean": {NONE: [T, T, F, T], ZERO: [T, T, F, T], FILE: [F, F, T, F]},
+}
+# START again on the third step: 1, 2, 5 (start), 6 (boolean: T, T, F (start), T).
+RESTART_INPUT = {"numeric": [1, 2, 5, 6], "boolean": [T, T, F, T]}
+RESTART = {
+    "numeric": {NONE: [1, 3, 5, 11], ZERO: [1, 3, 5, 11], FILE: [101, 103, 105, 111]},
+    "boolean": {NONE: [T, F, F, T], ZERO: [T, F, F, T], FILE: [F, T, T, F]},
+}
+# Two interleaved sequences: 1 sends 1, 2, 3, 4 (boolean T, F, T, T), 2 sends
+# 5, 6, 7 (F, T, T). Round 3 holds sequence 2 alone (slot 1): a batched
+# direct model pads slot 0 with a null (not ready) request.
+INTERLEAVED_INPUT = {
+    "numeric": [{1: (1, "start"), 2: (5, "start")}, {1: (2, "")}, {2: (6, "")},
+                {1: (3, ""), 2: (7, "end")}, {1: (4, "end")}],
+    "boolean": [{1: (T, "start"), 2: (F, "start")}, {1: (F, "")}, {2: (T, "")},
+                {1: (T, ""), 2: (T, "end")}, {1: (T, "end")}],
+}
+INTERLEAVED_ANSWERS = {
+    "numeric": {NONE: {1: [1, 3, 6, 10], 2: [5, 11, 18]},
+                ZERO: {1: [1, 3, 6, 10], 2: [5, 11, 18]},
+                FILE: {1: [101, 103, 106, 110], 2: [105, 111, 118]}},
+    "boolean": {NONE: {1: [T, T, F, T], 2: [F, T, F]}, ZERO: {1: [T, T, F, T], 2: [F, T, F]},
+                FILE: {1: [F, F, T, F], 2: [T, F, T]}},
+}
+# Executions of INTERLEAVED_INPUT: batched direct (round 3 padded), batched oldest, unbatched.
+INTERLEAVED_EXECUTIONS = {"direct": [2, 1, 2, 2, 1], "oldest": [2, 1, 1, 2, 1],
+                          "nobatch": [1] * 7}
+# Width 3 on a variable shape: [1, 2, 3] then [4, 5, 6] (boolean [T, F, T], [T, T, F]).
+WIDTH_INPUT = {"numeric": [[1, 2, 3], [4, 5, 6]], "boolean": [[T, F, T], [T, T, F]]}
+WIDTH = {"numeric": [[1, 2, 3], [5, 7, 9]], "boolean": [[T, F, T], [F, T, T]]}
+# A wider state: INPUT's dtype -> the numpy type of OUTPUT and the state.
+WIDER_NUMPY = {DType.INT32: np.int64, DType.FLOAT16: np.float32}
+# State dims [2]: OUTPUT = running sum + 100 * steps; the state is [sum, steps].
+SUM_COUNT = [101, 203, 306, 410]
+SUM_COUNT_STATE = [[1, 1], [3, 2], [6, 3], [10, 4]]
+SUM_COUNT_INTERLEAVED = {1: [101, 203, 306, 410], 2: [105, 211, 318]}
+# A scalar state (dims []): the running sum, OUTPUT [1] and the state [] per batch entry.
+SCALAR = [1, 3, 6, 10]
+# Released Triton's scalar state (catalogue entry 3901, measured on 2.51 with
+# the real backends): every onnx request refused; libtorch (batched) and
+# savedmodel read uninitialized memory u at START, so the worked sequence
+# answers 1 + u, 3 + u, 6 + u, 10 + u (u was 0 for libtorch on a quiet
+# server); python hands its model zeros: the contract. A non-batching libtorch
+# model returns its state without dims, which the pytorch backend refuses at
+# every request (entry pytorch-scalar-output, also with 3901 fixed).
+SCALAR_ONNX = "onnx runtime error 2: not enough space: expected 4, got 0"
+SCALAR_LIBTORCH_NOBATCH = "output 'OUTPUT_STATE__1' is a scalar which is not supported."
+SCALAR_OPEN_START = {(Backend.LIBTORCH, True), (Backend.SAVEDMODEL, True),
+                     (Backend.SAVEDMODEL, False)}  # (family, batched)
+# The dyna models' END and CORRID controls per family (CONTRACT.md section 2;
+# libtorch: positions 4 and 5, CORRID INT64 as torch has no uint64).
+DYNA_CONTROLS = {Backend.LIBTORCH: ("END__4", "CORRID__5", "TYPE_INT64"),
+                 Backend.PYTHON: ("END", "CORRID", "TYPE_UINT64"),
+                 Backend.SAVEDMODEL: ("END", "CORRID", "TYPE_UINT64")}
+
+
+def _kind(variant: Variant) -> str:
+    """"boolean" for a TYPE_BOOL state (the running XOR), else "numeric"."""
+    return "boolean" if variant.state_type is DType.BOOLEAN else "numeric"
+
+
+def _values(array: np.ndarray) -> list:
+    """The array's elements in order, as Python numbers (bfloat16 through float32)."""
+    if array.dtype == ml_dtypes.bfloat16:
+        array = array.astype(np.float32)
+    return np.ravel(array).tolist()
+
+
+def _label(path: pathlib.Path) -> str:
+    """Repository/model, for subtest names."""
+    return f"{path.parent.name}/{path.name}"
+
+
+class StateCoverageTestCase(ContractTestCase):
+    """Drives the state-coverage models and checks each answer's type, shape and values."""
+
+    def assert_tensor(self, array, numpy_type, shape, values, what: str) -> None:
+        """`array` has the type, the shape and the elements (in order) given."""
+        self.assertIsInstance(array, np.ndarray, what)
+        self.assertEqual((array.dtype, array.shape), (np.dtype(numpy_type), shape), what)
+        self.assertEqual(_values(array), list(values), what)
+
+    def data_shape(self, variant: Variant, width: int = 1) -> Tuple[int, ...]:
+        """OUTPUT's (and a same-shaped state's) shape for one request of `width` elements."""
+        return ((1,) if variant.max_batch else ()) + (width,)
+
+    def answer(self, variant: Variant, response, output, state, numpy_type, width: int = 1,
+               state_shape=None, what: str = "") -> None:
+        """OUTPUT holds `output` per element and the (first) state output `state`."""
+        name = state_outputs(variant)[0]
+        self.assertEqual(list(response.states), [name], what)
+        self.assert_tensor(response.output, numpy_type, self.data_shape(variant, width),
+                           output, f"{what} OUTPUT")
+        if state_shape is None:
+            state_shape = self.data_shape(variant, width)
+        self.assert_tensor(response.states[name], numpy_type, state_shape, state, f"{what} {name}")
+
+    def rounds(self, sim, rounds) -> Dict[int, list]:
+        """Each sequence's answers (responses, or the text of a refused request) to the rounds."""
+        got: Dict[int, list] = {}
+        for requests in rounds:
+            for corrid, answer in sim.step_each(requests).items():
+                got.setdefault(corrid, []).append(
+                    str(answer) if isinstance(answer, triton_sim.TritonError) else answer)
+        return got
+
+    def one_sequence(self, sim, values, restart_at=()) -> list:
+        """Responses to one sequence (id 1): START first and at `restart_at`, END last."""
+        rounds = [{1: (value, " ".join(f for f, on in (
+            ("start", i == 0 or i in restart_at), ("end", i == len(values) - 1)) if on))}
+            for i, value in enumerate(values)]
+        return self.rounds(sim, rounds)[1]
+
+    def interleaved(self, variant: Variant, path: pathlib.Path, numpy_type, answers,
+                    kind: str = "numeric", fixed=triton_sim.FIXED_TRITON, state=None) -> None:
+        """INTERLEAVED_INPUT: each sequence's answers and the executions (padding included).
+
+        `answers` maps each sequence to its OUTPUT per step; the state output
+        holds the same unless `state` gives each step's state (dims [2]).
+        """
+        sim = self.simulate(variant, path, fixed)
+        got = self.rounds(sim, INTERLEAVED_INPUT[kind])
+        state_shape = None if state is None else self.data_shape(variant, 2)
+        for corrid, wanted in answers.items():
+            self.assertEqual(len(got[corrid]), len(wanted))
+            for step, (response, value) in enumerate(zip(got[corrid], wanted, strict=True)):
+                self.answer(variant, response, [value],
+                            [value] if state is None else state[corrid][step], numpy_type,
+                            state_shape=state_shape, what=f"sequence {corrid} step {step + 1}:")
+        strategy = "oldest" if variant.dyna else "direct"
+        self.assertEqual(sim.executions,
+                         INTERLEAVED_EXECUTIONS[strategy if variant.max_batch else "nobatch"])
+
+
+class StateTypeContractTest(StateCoverageTestCase):
+    """Every state type, INPUT and OUTPUT of that type: the sums (BOOL: XOR) of the tables above."""
+
+    def state_type_models(self) -> List[Tuple[Variant, pathlib.Path]]:
+        """The four state-type repositories' models, as many as the literal table gives."""
+        models = []
+        for repository in STATE_TYPE_REPOSITORIES:
+            models += self.repository_models(repository)
+        for variant, path in models:
+            self.assertIsNone(variant.state_dtype, _label(path))
+        return models
+
+    def test_worked_sequence(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10 (file 101 ... 110); T, F, T, T -> T, T, F, T (file F, F, T, F)."""
+        for variant, path in self.state_type_models():
+            with self.subTest(model=_label(path)):
+                kind = _kind(variant)
+                responses = self.one_sequence(self.simulate(variant, path), WORKED_INPUT[kind])
+                for step, (response, value) in enumerate(
+                        zip(responses, WORKED[kind][variant.initial_state], strict=True)):
+                    self.answer(variant, response, [value], [value], STATE_NUMPY[variant.dtype],
+                                what=f"step {step + 1}:")
+
+    def test_start_mid_sequence(self):
+        """START again on step 3 resets the state: 1, 3, 5, 11 (file 101, 103, 105, 111)."""
+        for variant, path in self.state_type_models():
+            with self.subTest(model=_label(path)):
+                kind = _kind(variant)
+                responses = self.one_sequence(self.simulate(variant, path), RESTART_INPUT[kind],
+                                              restart_at=(2,))
+                for step, (response, value) in enumerate(
+                        zip(responses, RESTART[kind][variant.initial_state], strict=True)):
+                    self.answer(variant, response, [value], [value], STATE_NUMPY[variant.dtype],
+                                what=f"step {step + 1}:")
+
+    def test_interleaved_with_padding(self):
+        """Two sequences interleaved; a batched model pads the idle slot below a busy one."""
+        for variant, path in self.state_type_models():
+            with self.subTest(model=_label(path)):
+                kind = _kind(variant)
+                self.interleaved(variant, path, STATE_NUMPY[variant.dtype],
+                                 INTERLEAVED_ANSWERS[kind][variant.initial_state], kind)
+
+    def test_variable_width(self):
+        """Width 3: [1, 2, 3], [4, 5, 6] -> [1, 2, 3], [5, 7, 9] (boolean: element-wise XOR)."""
+        for variant, path in [(v, p) for v, p in self.state_type_models() if v.variable]:
+            with self.subTest(model=_label(path)):
+                kind = _kind(variant)
+                responses = self.one_sequence(self.simulate(variant, path), WIDTH_INPUT[kind])
+                for step, (response, values) in enumerate(zip(responses, WIDTH[kind], strict=True)):
+                    self.answer(variant, response, values, values, STATE_NUMPY[variant.dtype],
+                                width=3, what=f"step {step + 1}:")
+
+
+class WiderStateContractTest(StateCoverageTestCase):
+    """A state wider than INPUT: OUTPUT and the state come back in the state's type."""
+
+    def test_worked_sequence(self):
+        """INT32 / FP16 INPUT 1, 2, 3, 4 -> INT64 / FP32 1, 3, 6, 10."""
+        for variant, path in self.repository_models(WIDER_REPOSITORY):
+            with self.subTest(model=_label(path)):
+                responses = self.one_sequence(self.simulate(variant, path), WORKED_INPUT["numeric"])
+                for step, (response, value) in enumerate(
+                        zip(responses, WORKED["numeric"][NONE], strict=True)):
+                    self.answer(variant, response, [value], [value], WIDER_NUMPY[variant.dtype],
+                                what=f"step {step + 1}:")
+
+    def test_interleaved_with_padding(self):
+        """The interleaved sequences, each answer in the state's type."""
+        for variant, path in self.repository_models(WIDER_REPOSITORY):
+            with self.subTest(model=_label(path)):
+                self.interleaved(variant, path, WIDER_NUMPY[variant.dtype],
+                                 INTERLEAVED_ANSWERS["numeric"][NONE])
+
+
+class StateShapeContractTest(StateCoverageTestCase):
+    """States shaped unlike INPUT [1]: [2] (sum and step count) and [] (a scalar)."""
+
+    def shaped(self, dims) -> List[Tuple[Variant, pathlib.Path]]:
+        """The shape repository's models whose state has `dims`."""
+        models = self.repository_models(SHAPE_REPOSITORY)
+        return [(v, p) for v, p in models if v.state_dims == dims]
+
+    def test_sum_count(self):
+        """1, 2, 3, 4 -> 101, 203, 306, 410; the state [1, 1], [3, 2], [6, 3], [10, 4]."""
+        for variant, path in self.shaped((2,)):
+            for fixed in ((), triton_sim.FIXED_TRITON):  # no catalogued bug touches it
+                with self.subTest(model=_label(path), fixed=sorted(fixed)):
+                    responses = self.one_sequence(self.simulate(variant, path, fixed),
+                                                  WORKED_INPUT["numeric"])
+                    for step, response in enumerate(responses):
+                        self.answer(variant, response, [SUM_COUNT[step]], SUM_COUNT_STATE[step],
+                                    STATE_NUMPY[variant.dtype],
+                                    state_shape=self.data_shape(variant, 2),
+                                    what=f"step {step + 1}:")
+
+    def test_sum_count_interleaved(self):
+        """Interleaved with a padding slot: 101, 203, 306, 410 and 105, 211, 318."""
+        for variant, path in self.shaped((2,)):
+            with self.subTest(model=_label(path)):
+                states = {1: [[1, 1], [3, 2], [6, 3], [10, 4]], 2: [[5, 1], [11, 2], [18, 3]]}
+                self.interleaved(variant, path, STATE_NUMPY[variant.dtype], SUM_COUNT_INTERLEAVED,
+                                 state=states)
+
+    def scalar_answers(self, variant: Variant, path: pathlib.Path, fixed) -> list:
+        """The worked sequence's responses, or the text of each refused request."""
+        return self.one_sequence(self.simulate(variant, path, fixed), WORKED_INPUT["numeric"])
+
+    def test_scalar_contract(self):
+        """A Triton with 3901 (and the pytorch backend's scalar outputs) fixed: 1, 3, 6, 10."""
+        for variant, path in self.shaped(()):
+            with self.subTest(model=_label(path)):
+                answers = self.scalar_answers(variant, path, triton_sim.FIXED_TRITON)
+                for step, (response, value) in enumerate(zip(answers, SCALAR, strict=True)):
+                    self.answer(variant, response, [value], [value], STATE_NUMPY[variant.dtype],
+                                state_shape=(1,) if variant.max_batch else (),
+                                what=f"step {step + 1}:")
+
+    def test_scalar_libtorch_unbatched(self):
+        """3901 fixed, the pytorch backend as released: the non-batching libtorch model is refused."""
+        fixed = triton_sim.FIXED_TRITON - {triton_sim.SCALAR_OUTPUT}
+        for variant, path in self.shaped(()):
+            if variant.backend is Backend.LIBTORCH and not variant.max_batch:
+                with self.subTest(model=_label(path)):
+                    self.assertEqual(self.scalar_answers(variant, path, fixed),
+                                     [SCALAR_LIBTORCH_NOBATCH] * 4)
+
+    def test_scalar_released_triton(self):
+        """Released Triton (3901): onnx refused; libtorch and savedmodel from u; python right."""
+        released = triton_sim.FIXED_TRITON - {triton_sim.SCALAR_STATE, triton_sim.SCALAR_OUTPUT}
+        for variant, path in self.shaped(()):
+            with self.subTest(model=_label(path)):
+                answers = self.scalar_answers(variant, path, released)
+                batched = variant.max_batch > 0
+                if variant.backend is Backend.ONNX:
+                    self.assertEqual(answers, [SCALAR_ONNX] * 4)
+                elif variant.backend is Backend.LIBTORCH and not batched:
+                    self.assertEqual(answers, [SCALAR_LIBTORCH_NOBATCH] * 4)
+                else:
+                    outputs = [r.output for r in answers]
+                    for output in outputs:
+                        self.assert_tensor(output, np.int32, self.data_shape(variant),
+                                           _values(output), "OUTPUT")
+                    start = (int(_values(outputs[0])[0]) - 1
+                             if (variant.backend, batched) in SCALAR_OPEN_START else 0)
+                    self.assertEqual([int(np.int32(_values(o)[0] - start)) for o in outputs],
+                                     SCALAR)
+
+
+class SameBufferContractTest(StateCoverageTestCase):
+    """use_same_buffer_for_input_output: measured on 2.51, it changes nothing."""
+
+    def test_released_triton_answers_the_contract(self):
+        """The option is in the config; released Triton answers 1, 3, 6, 10 and the interleaved table."""
+        for variant, path in self.repository_models(SAME_BUFFER_REPOSITORY):
+            with self.subTest(model=_label(path)):
+                sim = self.simulate(variant, path, fixed=())
+                self.assertTrue(all(s.use_same_buffer_for_input_output
+                                    for s in sim.config.sequence_batching.state))
+                responses = self.one_sequence(sim, WORKED_INPUT["numeric"])
+                for step, (response, value) in enumerate(
+                        zip(responses, WORKED["numeric"][NONE], strict=True)):
+                    self.answer(variant, response, [value], [value], STATE_NUMPY[variant.dtype],
+                                what=f"step {step + 1}:")
+                self.interleaved(variant, path, STATE_NUMPY[variant.dtype],
+                                 INTERLEAVED_ANSWERS["numeric"][NONE], fixed=())
+
+
+class DynaFamiliesContractTest(StateCoverageTestCase):
+    """The oldest strategy for libtorch, python and savedmodel (upstream has onnx and plan only)."""
+
+    def test_controls_and_strategy(self):
+        """END and CORRID declared (libtorch END__4, CORRID__5 INT64); batched: oldest."""
+        for variant, path in self.repository_models(DYNA_FAMILIES_REPOSITORY):
+            with self.subTest(model=_label(path)):
+                config = self.simulate(variant, path).config
+                end, corrid, corrid_type = DYNA_CONTROLS[variant.backend]
+                controls = {c.name: c.control[0] for c in config.sequence_batching.control_input}
+                self.assertIn(end, controls)
+                self.assertEqual(mc.DataType.Name(controls[corrid].data_type),
+                                 corrid_type)
+                self.assertEqual(config.sequence_batching.WhichOneof("strategy_choice"),
+                                 "oldest" if variant.max_batch else None)
+
+    def test_worked_and_interleaved(self):
+        """1, 2, 3, 4 -> 1, 3, 6, 10; the interleaved table, real requests only when batched."""
+        for variant, path in self.repository_models(DYNA_FAMILIES_REPOSITORY):
+            with self.subTest(model=_label(path)):
+                responses = self.one_sequence(self.simulate(variant, path), WORKED_INPUT["numeric"])
+                for step, (response, value) in enumerate(
+                        zip(responses, WORKED["numeric"][NONE], strict=True)):
+                    self.answer(variant, response, [value], [value], np.int32,
+                                what=f"step {step + 1}:")
+                self.interleaved(variant, path, np.int32, INTERLEAVED_ANSWERS["numeric"][NONE])
 
 
 if __name__ == "__main__":

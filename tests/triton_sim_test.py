@@ -14,7 +14,9 @@ import tempfile
 import unittest
 from typing import Dict, List
 
+import ml_dtypes
 import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
 
 from generators.model_config import build_config, config_text
 from generators.variant import Variant
@@ -383,8 +385,9 @@ class FixedOnRequestTest(SimTestCase):
 
     def test_unsimulated_entry_refused(self):
         """A catalogued entry the simulation does not follow cannot be fixed in it."""
-        with self.assertRaisesRegex(ValueError, "follows only 8586, 6538, ragged-state-batch"):
-            self.sim(fixed=["3901"])
+        with self.assertRaisesRegex(ValueError, "follows only 8586, 6538, ragged-state-batch,"
+                                    " config-initial-state-dims, 3901, pytorch-scalar-output"):
+            self.sim(fixed=["ort-state-names"])
 
     def test_every_simulated_entry_is_a_fixable_catalogue_bug(self):
         """SIMULATED is the catalogue's simulated bugs, nothing more or less."""
@@ -482,6 +485,22 @@ class PredictionTest(unittest.TestCase):
                 folder = self.model(backend, 2)
                 self.assertEqual(self.worked(folder, backend, fixed),
                                  exp.MULTI_STATE_EXPECTED["none"][2]["worked"])
+
+    def test_scalar_state_on_onnx(self):
+        """Entry 3901 on the generated onnx scalar models: refused at every step; fixed 1, 3, 6, 10."""
+        rounds = [{1: (x, "start" if x == 1 else "end" if x == 4 else "")} for x in (1, 2, 3, 4)]
+        for max_batch in (8, 0):
+            with self.subTest(max_batch=max_batch):
+                variant = Variant.from_spec({"backend": "onnx", "dtype": "int32", "shape": [1],
+                                             "max_batch": max_batch, "initial_state": "zero",
+                                             "state_dims": []})
+                folder = self.dir / variant.name
+                folder.mkdir()
+                (folder / "config.pbtxt").write_text(config_text(build_config(variant)))
+                self.assertEqual(predictions.answers(folder, "onnx", rounds)[1],
+                                 ["onnx runtime error 2: not enough space: expected 4, got 0"] * 4)
+                fixed = predictions.answers(folder, "onnx", rounds, fixed=triton_sim.FIXED_TRITON)
+                self.assertEqual([int(np.ravel(a)[0]) for a in fixed[1]], [1, 3, 6, 10])
 
     def test_open_elements_mark_uninitialized_memory(self):
         """The pytorch backend's unset element is left open; the rest is exact."""
@@ -639,6 +658,363 @@ class BatchingTest(SimTestCase):
         self.assertEqual(sim.executions, [1] * 4)
         with self.assertRaisesRegex(triton_sim.SimError, "no free sequence slot"):
             sim.infer(5, 5, start=True)
+
+
+# A config whose state may differ from INPUT [1] in type and dims; `serving` is
+# the platform or backend line, `options` the state's extra fields.
+LAYOUT_CONFIG = """name: "m"
+{serving}
+max_batch_size: {max_batch}
+input {{ name: "INPUT" data_type: {input_type} dims: [1] }}
+output {{ name: "OUTPUT" data_type: {state_type} dims: [1] }}
+sequence_batching {{
+  {strategy}
+  control_input {{ name: "START" control {{ kind: CONTROL_SEQUENCE_START {field}: [0, 1] }} }}
+  control_input {{ name: "END" control {{ kind: CONTROL_SEQUENCE_END {field}: [0, 1] }} }}
+  control_input {{ name: "READY" control {{ kind: CONTROL_SEQUENCE_READY {field}: [0, 1] }} }}
+  control_input {{ name: "CORRID" control {{ kind: CONTROL_SEQUENCE_CORRID data_type: {corrid} }} }}
+  state {{ input_name: "INPUT_STATE" output_name: "OUTPUT_STATE" data_type: {state_type}
+          dims: [{state_dims}] {options} }}
+}}
+"""
+ONNX, PYTORCH = 'platform: "onnxruntime_onnx"', 'platform: "pytorch_libtorch"'
+TENSORFLOW, PYTHON = 'platform: "tensorflow_savedmodel"', 'backend: "python"'
+# Every numeric state type: Triton's bytes per element and the numpy type a
+# buffer has in the simulation (TYPE_BF16: ml_dtypes' bfloat16, as tritonclient's).
+ELEMENT_BYTES = {"TYPE_BOOL": 1, "TYPE_INT8": 1, "TYPE_INT16": 2, "TYPE_INT32": 4,
+                 "TYPE_INT64": 8, "TYPE_UINT8": 1, "TYPE_UINT16": 2, "TYPE_UINT32": 4,
+                 "TYPE_UINT64": 8, "TYPE_FP16": 2, "TYPE_BF16": 2, "TYPE_FP32": 4,
+                 "TYPE_FP64": 8}
+BUFFER_NUMPY = {"TYPE_BOOL": np.bool_, "TYPE_INT8": np.int8, "TYPE_INT16": np.int16,
+                "TYPE_INT32": np.int32, "TYPE_INT64": np.int64, "TYPE_UINT8": np.uint8,
+                "TYPE_UINT16": np.uint16, "TYPE_UINT32": np.uint32, "TYPE_UINT64": np.uint64,
+                "TYPE_FP16": np.float16, "TYPE_BF16": ml_dtypes.bfloat16,
+                "TYPE_FP32": np.float32,
+                "TYPE_FP64": np.float64}
+# A data file holding 100 (TYPE_BOOL: true) per type, written out byte by byte
+# (little-endian; BF16 is float32 100.0's upper half, 0x42c8).
+HUNDRED = {"TYPE_BOOL": b"\x01", "TYPE_INT8": b"\x64", "TYPE_INT16": b"\x64\x00",
+           "TYPE_INT32": b"\x64\x00\x00\x00", "TYPE_INT64": b"\x64" + b"\x00" * 7,
+           "TYPE_UINT8": b"\x64", "TYPE_UINT16": b"\x64\x00", "TYPE_UINT32": b"\x64\x00\x00\x00",
+           "TYPE_UINT64": b"\x64" + b"\x00" * 7, "TYPE_FP16": b"\x40\x56",
+           "TYPE_BF16": b"\xc8\x42", "TYPE_FP32": b"\x00\x00\xc8\x42",
+           "TYPE_FP64": b"\x00" * 6 + b"\x59\x40"}
+# Released Triton's scalar state on the onnxruntime backend (entry 3901, measured on 2.51).
+NOT_ENOUGH_SPACE = "onnx runtime error 2: not enough space: expected {}, got 0"
+SCALAR_OUTPUT = "output 'OUTPUT_STATE' is a scalar which is not supported."
+
+
+def values_of(array: np.ndarray) -> list:
+    """The array as nested lists of Python numbers (bfloat16, which numpy lacks, through float32)."""
+    if array.dtype == ml_dtypes.bfloat16:
+        array = array.astype(np.float32)
+    return array.tolist()
+
+
+def initial(kind: str, data_type: str, dims: str = "") -> str:
+    """An initial_state of `kind` ("zero", "file": initial_state/f, "" none) and `dims`."""
+    if not kind:
+        return ""
+    data = "zero_data: true" if kind == "zero" else 'data_file: "f"'
+    return f'initial_state {{ name: "i" data_type: {data_type} dims: [{dims}] {data} }}'
+
+
+class LayoutModel:
+    """A numpy model of the state-coverage contract; records its feeds.
+
+    "sum": the running sum in the state's type (TYPE_BOOL: XOR), INPUT cast
+    to it, gated by READY and not START unless `gate` is off; "sum_count"
+    (state dims [2]): [sum, count] and OUTPUT = sum + 100 * count; "scalar"
+    (dims []): the running sum reshaped to the state's shape.
+    """
+
+    def __init__(self, rule: str = "sum", gate: bool = True) -> None:
+        """No feed seen yet."""
+        self.rule, self.gate = rule, gate
+        self.feeds: List[Dict[str, np.ndarray]] = []
+
+    def __call__(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Record the feed and compute the rule."""
+        self.feeds.append(feed)
+        state = feed["INPUT_STATE"]
+        x = feed["INPUT"].astype(state.dtype)
+        if self.rule == "scalar":
+            out = x + state.reshape(x.shape)
+            return {"OUTPUT": out, "OUTPUT_STATE": out.reshape(state.shape)}
+        if self.rule == "sum_count":
+            total, count = state[..., :1] + x, state[..., 1:] + 1
+            return {"OUTPUT": total + 100 * count,
+                    "OUTPUT_STATE": np.concatenate([total, count], axis=-1)}
+        new = np.logical_xor(x, state) if state.dtype == np.bool_ else x + state
+        if self.gate:
+            carry = np.logical_and(feed["READY"] != 0, feed["START"] == 0)
+            new = np.where(carry, new, x)
+        return {"OUTPUT": new, "OUTPUT_STATE": new.copy()}
+
+
+class LayoutTestCase(SimTestCase):
+    """Writes LAYOUT_CONFIG models."""
+
+    def layout_sim(self, *, serving=ONNX, max_batch=4, input_type="TYPE_INT32",
+                   state_type=None, state_dims="1", options="", field="int32_false_true",
+                   corrid="TYPE_UINT64", strategy="", model=None,
+                   **kwargs) -> triton_sim.SequenceBatcherSim:
+        """Write the config and wrap `model` (default LayoutModel())."""
+        (self.dir / "config.pbtxt").write_text(LAYOUT_CONFIG.format(
+            serving=serving, max_batch=max_batch, input_type=input_type,
+            state_type=state_type or input_type, state_dims=state_dims, options=options,
+            field=field, corrid=corrid, strategy=strategy))
+        self.runner = model or LayoutModel()
+        return triton_sim.SequenceBatcherSim(self.dir, self.runner, **kwargs)
+
+    def data_file(self, blob: bytes) -> None:
+        """initial_state/f holding `blob`."""
+        (self.dir / "initial_state").mkdir(exist_ok=True)
+        (self.dir / "initial_state" / "f").write_bytes(blob)
+
+    def answers(self, sim, values, corrid: int = 1) -> List:
+        """OUTPUT of one sequence (START first), each as a list, or the error's text."""
+        out = []
+        for index, value in enumerate(values):
+            try:
+                out.append(sim.infer(corrid, value, start=index == 0).output.tolist())
+            except triton_sim.TritonError as err:
+                out.append(str(err))
+        return out
+
+
+class StateTypeTest(LayoutTestCase):
+    """Every numeric state type: buffers of the type, data files in its bytes, OUTPUT typed alike."""
+
+    def test_element_sizes(self):
+        """Each numeric type's buffer holds Triton's bytes per element (BF16: 2)."""
+        for name, size in ELEMENT_BYTES.items():
+            with self.subTest(type=name):
+                dtype = np.dtype(triton_sim.numpy_type(mc.DataType.Value(name)))
+                self.assertEqual((dtype, dtype.itemsize), (np.dtype(BUFFER_NUMPY[name]), size))
+
+    def test_file_initial_state_of_every_type(self):
+        """The file's bytes are 100 (true) of the type: 1, 2 -> 101, 103 (BOOL: T, F -> F, F)."""
+        for name, blob in HUNDRED.items():
+            with self.subTest(type=name):
+                self.data_file(blob)
+                boolean = name == "TYPE_BOOL"
+                sim = self.layout_sim(input_type=name, options=initial("file", name, "1"),
+                                      model=LayoutModel(gate=False),
+                                      field="bool_false_true" if boolean else "int32_false_true")
+                self.assertEqual(sim.state_entries[0].shape, (1, 1))
+                values = [True, False] if boolean else [1, 2]
+                outputs = [sim.infer(1, v, start=i == 0) for i, v in enumerate(values)]
+                fed = self.runner.feeds[0]["INPUT_STATE"]
+                self.assertEqual((fed.dtype, values_of(fed)),
+                                 (np.dtype(BUFFER_NUMPY[name]), [[True if boolean else 100]]))
+                self.assertEqual([values_of(r.output) for r in outputs],
+                                 [[[False]], [[False]]] if boolean else [[[101]], [[103]]])
+                self.assertEqual({r.output.dtype for r in outputs}, {np.dtype(BUFFER_NUMPY[name])})
+                self.assertEqual(self.runner.feeds[0]["INPUT"].dtype, np.dtype(BUFFER_NUMPY[name]))
+
+    def test_zero_and_no_initial_state_of_every_type(self):
+        """Zeros of the type (BOOL: false), or typed garbage gated away: 1, 2 -> 1, 3."""
+        for name in BUFFER_NUMPY:
+            for kind in ("zero", ""):
+                with self.subTest(type=name, initial=kind or "none"):
+                    boolean = name == "TYPE_BOOL"
+                    sim = self.layout_sim(input_type=name, options=initial(kind, name, "1"),
+                                          model=LayoutModel(gate=not kind),
+                                          field="bool_false_true" if boolean else "int32_false_true")
+                    values = [True, True] if boolean else [1, 2]
+                    outputs = [values_of(sim.infer(1, v, start=i == 0).output)
+                               for i, v in enumerate(values)]
+                    self.assertEqual(outputs, [[[True]], [[False]]] if boolean else [[[1]], [[3]]])
+                    fed = self.runner.feeds[0]["INPUT_STATE"]
+                    self.assertEqual(fed.dtype, np.dtype(BUFFER_NUMPY[name]))
+                    if kind:
+                        self.assertEqual(values_of(fed), [[False]] if boolean else [[0]])
+
+    def test_wider_state(self):
+        """INT32 INPUT, INT64 state: the buffers, the hand-back and OUTPUT are INT64."""
+        sim = self.layout_sim(input_type="TYPE_INT32", state_type="TYPE_INT64")
+        outputs = [sim.infer(1, v, start=v == 1).output for v in (1, 2, 3, 4)]
+        self.assertEqual([o.tolist() for o in outputs], [[[1]], [[3]], [[6]], [[10]]])
+        self.assertEqual({o.dtype for o in outputs}, {np.dtype(np.int64)})
+        self.assertEqual([(f["INPUT"].dtype, f["INPUT_STATE"].dtype) for f in self.runner.feeds],
+                         [(np.dtype(np.int32), np.dtype(np.int64))] * 4)
+        self.assertEqual([f["INPUT_STATE"].tolist() for f in self.runner.feeds[1:]],
+                         [[[1]], [[3]], [[6]]])
+
+    def test_bfloat16_file(self):
+        """BF16 2.0 (0x4000) and 0.5 (0x3f00) in a dims [2] file."""
+        self.data_file(b"\x00\x40\x00\x3f")
+        options = 'initial_state { name: "i" data_type: TYPE_BF16 dims: [2] data_file: "f" }'
+        sim = self.layout_sim(input_type="TYPE_BF16", state_dims="2", options=options,
+                              model=LayoutModel(gate=False), max_batch=0)
+        sim.infer(1, 1.0, start=True)
+        fed = self.runner.feeds[0]["INPUT_STATE"]
+        self.assertEqual((fed.dtype, fed.astype(np.float32).tolist()),
+                         (np.dtype(ml_dtypes.bfloat16), [2.0, 0.5]))
+
+
+class StateDimsTest(LayoutTestCase):
+    """A state of dims [2] beside INPUT [1]: the running sum and the step count."""
+
+    def test_sum_count(self):
+        """1, 2, 3, 4 -> 101, 203, 306, 410 released and fixed, batched and not; [sum, count] fed back."""
+        for max_batch in (4, 0):
+            for fixed in ((), triton_sim.FIXED_TRITON):
+                with self.subTest(max_batch=max_batch, fixed=sorted(fixed)):
+                    sim = self.layout_sim(state_dims="2", options=initial("zero", "TYPE_INT32", "2"),
+                                          model=LayoutModel("sum_count"), max_batch=max_batch,
+                                          fixed=fixed)
+                    outputs = [int(np.ravel(sim.infer(1, v, start=v == 1).output)[0])
+                               for v in (1, 2, 3, 4)]
+                    self.assertEqual(outputs, [101, 203, 306, 410])
+                    fed = [np.ravel(f["INPUT_STATE"]).tolist() for f in self.runner.feeds]
+                    self.assertEqual(fed, [[0, 0], [1, 1], [3, 2], [6, 3]])
+                    self.assertEqual(self.runner.feeds[0]["INPUT_STATE"].shape,
+                                     (1, 2) if max_batch else (2,))
+
+
+class ScalarStateTest(LayoutTestCase):
+    """Catalogue entry 3901: a state of dims [] gets buffers holding no bytes (measured on 2.51)."""
+
+    def scalar_sim(self, serving=ONNX, max_batch=4, kind="zero", fixed=(), **kwargs):
+        """An INT32 model with state dims [] and a zero (or file: 100) initial state."""
+        if kind == "file":
+            self.data_file(HUNDRED["TYPE_INT32"])
+        return self.layout_sim(serving=serving, max_batch=max_batch, state_dims="",
+                               options=initial(kind, "TYPE_INT32"), model=LayoutModel("scalar"),
+                               fixed=fixed, **kwargs)
+
+    def test_onnxruntime_fails_every_request(self):
+        """Every step: 'not enough space: expected 4, got 0', batched or not; the model never runs."""
+        for max_batch in (4, 0):
+            with self.subTest(max_batch=max_batch):
+                sim = self.scalar_sim(max_batch=max_batch)
+                self.assertEqual(self.answers(sim, [1, 2, 3, 4]), [NOT_ENOUGH_SPACE.format(4)] * 4)
+                self.assertEqual((self.runner.feeds, sim.executions), ([], []))
+
+    def test_onnxruntime_counts_every_row(self):
+        """Measured: 3 STARTs -> 12; slots 0 and 2 with slot 1 padded -> 12; slot 1 alone -> 8."""
+        sim = self.scalar_sim()
+        rounds = [{1: (1, "start"), 2: (2, "start"), 3: (3, "start")}, {1: (4, ""), 3: (5, "")},
+                  {2: (6, "")}, {3: (7, "")}]
+        got = [{c: str(a) for c, a in sim.step_each(r).items()} for r in rounds]
+        self.assertEqual(got, [{c: NOT_ENOUGH_SPACE.format(12) for c in (1, 2, 3)},
+                               {c: NOT_ENOUGH_SPACE.format(12) for c in (1, 3)},
+                               {2: NOT_ENOUGH_SPACE.format(8)}, {3: NOT_ENOUGH_SPACE.format(12)}])
+
+    def test_fixed_gives_a_whole_buffer(self):
+        """Fixed: zeros at START, then the running sum handed back in the state's shape."""
+        for max_batch, shape in ((4, (1,)), (0, ())):
+            with self.subTest(max_batch=max_batch):
+                sim = self.scalar_sim(max_batch=max_batch, fixed=[triton_sim.SCALAR_STATE])
+                outputs = [np.ravel(o).tolist() for o in self.answers(sim, [1, 2, 3, 4])]
+                self.assertEqual(outputs, [[1], [3], [6], [10]])
+                self.assertEqual([(f["INPUT_STATE"].shape, np.ravel(f["INPUT_STATE"]).tolist())
+                                  for f in self.runner.feeds],
+                                 [(shape, [0]), (shape, [1]), (shape, [3]), (shape, [6])])
+
+    def test_pytorch_reads_uninitialized_memory_once(self):
+        """START reads 4 unset bytes (measured: 0 quiet, file or zero); the handed-back state is whole."""
+        sim = self.scalar_sim(serving=PYTORCH, kind="file")
+        outputs = [int(np.ravel(o)[0]) for o in self.answers(sim, [1, 2, 3, 4])]
+        start = int(self.runner.feeds[0]["INPUT_STATE"][0])
+        self.assertNotEqual(start, 100)  # the file's value never arrives
+        self.assertEqual([np.int32(o - start) for o in outputs], [1, 3, 6, 10])
+        self.assertEqual([int(f["INPUT_STATE"][0]) for f in self.runner.feeds[1:]], outputs[:3])
+
+    def test_pytorch_refuses_a_scalar_output(self):
+        """Entry pytorch-scalar-output: a state without dims is refused (3901 fixed or not).
+
+        Fixed, the output is taken and handed back without dims.
+        """
+        for fixed in ((), [triton_sim.SCALAR_STATE]):
+            with self.subTest(fixed=fixed):
+                sim = self.scalar_sim(serving=PYTORCH, max_batch=0, fixed=fixed)
+                self.assertEqual(self.answers(sim, [1, 2]), [SCALAR_OUTPUT] * 2)
+                self.assertEqual(len(self.runner.feeds), 2)  # the model ran; its output was refused
+        sim = self.scalar_sim(serving=PYTORCH, max_batch=0, fixed=triton_sim.FIXED_TRITON)
+        self.assertEqual([np.ravel(o).tolist() for o in self.answers(sim, [1, 2, 3])],
+                         [[1], [3], [6]])
+        self.assertEqual({f["INPUT_STATE"].shape for f in self.runner.feeds}, {()})
+
+    def test_python_gets_zeros(self):
+        """The python backend hands the model zeros, even over a file holding 100 (measured)."""
+        for kind in ("zero", "file"):
+            for max_batch, shape in ((4, (1,)), (0, ())):
+                with self.subTest(initial=kind, max_batch=max_batch):
+                    sim = self.scalar_sim(serving=PYTHON, max_batch=max_batch, kind=kind)
+                    self.assertFalse(sim.updates_state)
+                    outputs = [np.ravel(o).tolist() for o in self.answers(sim, [1, 2, 3])]
+                    self.assertEqual(outputs, [[1], [2], [3]])  # this model reads the state each step
+                    self.assertEqual({(f["INPUT_STATE"].shape, np.ravel(f["INPUT_STATE"]).tolist()[0])
+                                      for f in self.runner.feeds}, {(shape, 0)})
+
+    def test_tensorflow_reads_uninitialized_memory(self):
+        """No byte-size error for a state holding no bytes: every step reads unset memory."""
+        sim = self.scalar_sim(serving=TENSORFLOW, kind="file")
+        answers = self.answers(sim, [1, 2, 3])
+        self.assertTrue(all(isinstance(a, list) for a in answers), answers)
+        self.assertNotIn(100, [int(f["INPUT_STATE"][0]) for f in self.runner.feeds])
+
+
+class SameBufferTest(LayoutTestCase):
+    """use_same_buffer_for_input_output: no effect on 2.51 (measured on every CPU backend)."""
+
+    def test_contract_answers(self):
+        """1, 2, 3 and 11, 12, 13 side by side: 1, 3, 6 and 11, 23, 36, batched in pairs.
+
+        (This model reads the state each step: where the backend hands
+        nothing back it sees the zero initial state, and answers INPUT.)
+        """
+        for serving in (ONNX, PYTORCH, PYTHON, TENSORFLOW):
+            for max_batch in (4, 0):
+                with self.subTest(serving=serving, max_batch=max_batch):
+                    options = "use_same_buffer_for_input_output: true " + initial(
+                        "zero", "TYPE_INT32", "1")
+                    sim = self.layout_sim(serving=serving, max_batch=max_batch, options=options,
+                                          model=LayoutModel(gate=False),
+                                          instances=1 if max_batch else 2)
+                    self.assertTrue(sim.config.sequence_batching.state[0]
+                                    .use_same_buffer_for_input_output)
+                    got = {1: [], 2: []}
+                    for step in range(3):
+                        flags = "start" if step == 0 else ""
+                        answers = sim.step({1: (1 + step, flags), 2: (11 + step, flags)})
+                        for corrid, response in answers.items():
+                            got[corrid].append(int(np.ravel(response.output)[0]))
+                    keeps = serving in (PYTHON, TENSORFLOW)  # no hand-back: the model's own state
+                    self.assertEqual(got, {1: [1, 2, 3], 2: [11, 12, 13]} if keeps
+                                     else {1: [1, 3, 6], 2: [11, 23, 36]})
+                    self.assertEqual(sim.executions, [2] * 3 if max_batch else [1] * 6)
+
+
+class DynaFamiliesTest(LayoutTestCase):
+    """The oldest strategy with each family's controls (dyna libtorch: CORRID TYPE_INT64)."""
+
+    OLDEST = "oldest { max_candidate_sequences: 6 preferred_batch_size: [4] }"
+
+    def test_int64_corrid_and_real_requests_only(self):
+        """CORRID in its configured INT64; END fed; only real requests, READY 1."""
+        sim = self.layout_sim(serving=PYTORCH, strategy=self.OLDEST, corrid="TYPE_INT64")
+        sim.step({7: (1, "start"), 2**40 + 9: (5, "start")})
+        answers = sim.step({7: (2, "end"), 2**40 + 9: (6, "end")})
+        self.assertEqual({c: int(a.output[0, 0]) for c, a in answers.items()},
+                         {7: 3, 2**40 + 9: 11})
+        feed = self.runner.feeds[-1]
+        self.assertEqual((feed["CORRID"].dtype, feed["CORRID"].ravel().tolist()),
+                         (np.dtype(np.int64), [7, 2**40 + 9]))
+        self.assertEqual((feed["END"].ravel().tolist(), feed["READY"].ravel().tolist()),
+                         ([1, 1], [1, 1]))
+        self.assertEqual(sim.executions, [2, 2])
+
+    def test_python_and_tensorflow_keep_their_state(self):
+        """The oldest strategy changes nothing about who keeps the state."""
+        for serving in (PYTHON, TENSORFLOW):
+            with self.subTest(serving=serving):
+                sim = self.layout_sim(serving=serving, strategy=self.OLDEST)
+                self.assertFalse(sim.updates_state)
+                self.assertTrue(sim.oldest)
 
 
 class TritonErrorTest(SimTestCase):

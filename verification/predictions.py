@@ -8,7 +8,9 @@ fixed Triton would, and `triton_sim.FIXED_TRITON` is the contract's world.
 No answer is copied from a run: a bug's answer is what its rule gives for
 these exact requests. Models of a family that keeps its own state (python,
 savedmodel) hand their state forward correctly themselves, so core's
-pairing by name order never reaches them; everything else reaches them.
+pairing by name order never reaches them; everything else reaches them,
+such as a scalar state's empty buffer (entry 3901) at START, which their
+backend turns into zeros (python) or uninitialized memory (tensorflow).
 
 `open_elements` runs a prediction twice with different uninitialized
 memory and marks the elements that differ: they are left open (an answer

@@ -32,8 +32,25 @@ them, the contract's own world):
   sends real requests only, READY always 1;
 - as in released Triton, implicit states are not compared when a batch is
   formed: a batch may hold differently shaped states, which the backend
-  collects into a misread or failing tensor (`triton_sim_state.batched_state`; entry
+  collects into a misread or failing tensor (`triton_sim_state.collect_state`; entry
   ragged-state-batch, fixed: only equal state shapes share an execution);
+- a scalar state (dims []) gets buffers holding no bytes, its null requests'
+  too (entry 3901, measured on 2.51: onnxruntime fails every request with
+  "not enough space: expected <4 x rows>, got 0", the pytorch and tensorflow
+  backends read uninitialized memory, the python backend hands the model
+  zeros; a state the backend hands back is whole again. Fixed: a whole
+  buffer);
+- the pytorch backend refuses a model output without dimensions (what a
+  non-batching model returns for a scalar state): "output '<name>' is a
+  scalar which is not supported." (measured on 2.51; entry
+  pytorch-scalar-output, fixed: such an output is taken, and handed back as
+  a state without dimensions);
+- `use_same_buffer_for_input_output` changes nothing (measured on 2.51 with
+  the onnxruntime, pytorch, python and tensorflow backends: the contract's
+  answers, batched and not);
+- every numeric state type (TYPE_BF16 as `ml_dtypes.bfloat16`), and a state
+  of another dtype or dims than INPUT's (each buffer has the state entry's
+  own type and shape);
 - `served_config` is the model configuration as Triton's HTTP endpoint
   renders it (verification/served_config.py; entry
   config-initial-state-dims, fixed: initial-state dims as numbers);
@@ -58,7 +75,7 @@ from verification.triton_sim_state import (  # noqa: F401 - errors, parse_bytes_
     SequenceStateError,
     SimError,
     TritonError,
-    batched_state,
+    collect_state,
     hand_back,
     numpy_type,
     parse_bytes_tensor,
@@ -81,11 +98,16 @@ NAME_ORDER = "8586"
 INITIAL_DIMS = "6538"
 RAGGED_BATCH = "ragged-state-batch"
 CONFIG_DIMS = "config-initial-state-dims"
-SIMULATED = (NAME_ORDER, INITIAL_DIMS, RAGGED_BATCH, CONFIG_DIMS)
+SCALAR_STATE = "3901"
+SCALAR_OUTPUT = "pytorch-scalar-output"
+SIMULATED = (NAME_ORDER, INITIAL_DIMS, RAGGED_BATCH, CONFIG_DIMS, SCALAR_STATE, SCALAR_OUTPUT)
 # A Triton with every simulated bug fixed: what the contract describes.
 FIXED_TRITON = frozenset(SIMULATED)
-# Backends that refuse a request whose input bytes differ from its shape's.
+# Backends that refuse a request whose state bytes differ from its shape's
+# (a state holding no bytes at all passes unchecked: measured on 2.51).
 _BYTE_SIZE_CHECKED = frozenset({"tensorflow_savedmodel", "tensorflow"})
+# Backends that refuse a model output without dimensions (entry pytorch-scalar-output).
+_NO_SCALAR_OUTPUTS = frozenset({"pytorch_libtorch", "pytorch"})
 _CTRL = mc.ModelSequenceBatching.Control
 _FLAG_OF_KIND = {
     _CTRL.CONTROL_SEQUENCE_START: "start", _CTRL.CONTROL_SEQUENCE_END: "end",
@@ -123,7 +145,7 @@ class _Row:
 
     data: np.ndarray
     states: Tuple[np.ndarray, ...]  # one buffer per state entry, config order
-    sizes: Tuple[int, ...] = ()  # bytes each state buffer holds (default: its own)
+    held: Tuple[int, ...] = ()  # elements each state buffer really holds
     start: bool = False
     end: bool = False
     ready: bool = False
@@ -132,11 +154,11 @@ class _Row:
 
 @dataclasses.dataclass
 class _Sequence:
-    """A live sequence: its slot, one state buffer per state entry and the bytes each holds."""
+    """A live sequence: its slot, one state buffer per state entry and the elements each holds."""
 
     slot: Tuple[int, int]  # (seq_slot, instance)
     states: Tuple[np.ndarray, ...]
-    sizes: Tuple[int, ...]
+    held: Tuple[int, ...]
 
 
 def _state_shapes(row: "_Row") -> Tuple[Tuple[int, ...], ...]:
@@ -182,10 +204,13 @@ class SequenceBatcherSim:
         if updates_state is None:
             updates_state = (self.config.platform or self.config.backend) in _STATE_UPDATING
         self.updates_state = updates_state
-        self._short_state = SHORT_STATE.get(self.config.platform or self.config.backend, "")
+        platform = self.config.platform or self.config.backend
+        self._short_state = SHORT_STATE.get(platform, "")
+        self._no_scalar_outputs = (platform in _NO_SCALAR_OUTPUTS
+                                   and SCALAR_OUTPUT not in self.fixed)
         self.state_entries = state_entries(self.config, self.model_dir)
         self._hand_back = hand_back(self.state_entries, NAME_ORDER not in self.fixed)
-        self._byte_size_checked = (self.config.platform or self.config.backend) in _BYTE_SIZE_CHECKED
+        self._byte_size_checked = platform in _BYTE_SIZE_CHECKED
         self._data_type = numpy_type(self.config.input[0].data_type)
         slots = batching.oldest.max_candidate_sequences if self.oldest else max(
             1, self.config.max_batch_size)
@@ -199,12 +224,17 @@ class SequenceBatcherSim:
         return served_config.render(self.config, dims_as_strings=CONFIG_DIMS not in self.fixed)
 
     def _fresh_states(self) -> Tuple[Tuple[np.ndarray, ...], Tuple[int, ...]]:
-        """The buffers a slot gets at START, one per state entry, and the bytes each holds."""
+        """The buffers a slot gets at START, one per state entry, and the elements each holds."""
         honor = INITIAL_DIMS in self.fixed
         states = tuple(entry.fresh(self._garbage, honor) for entry in self.state_entries)
-        sizes = tuple(entry.fresh_bytes(state)
-                      for entry, state in zip(self.state_entries, states, strict=True))
-        return states, sizes
+        held = tuple(entry.fresh_elements(state, self._empty_scalars)
+                     for entry, state in zip(self.state_entries, states, strict=True))
+        return states, held
+
+    @property
+    def _empty_scalars(self) -> bool:
+        """Whether a scalar state's buffers hold no bytes (released Triton, entry 3901)."""
+        return SCALAR_STATE not in self.fixed
 
     def _data(self, value: Value, batch_size: int) -> np.ndarray:
         """INPUT as a client sends it: every element `value` (strings: decimal)."""
@@ -244,11 +274,11 @@ class SequenceBatcherSim:
         if sequence is None:
             if not self._free:
                 raise SimError(f"no free sequence slot for {corrid}; backlogs are not simulated")
-            states, sizes = self._fresh_states()  # may fail as core does; then no slot is taken
-            sequence = _Sequence(slot=self._free.pop(0), states=states, sizes=sizes)
+            states, held = self._fresh_states()  # may fail as core does; then no slot is taken
+            sequence = _Sequence(slot=self._free.pop(0), states=states, held=held)
             self._live[corrid] = sequence
         elif start:
-            sequence.states, sequence.sizes = self._fresh_states()
+            sequence.states, sequence.held = self._fresh_states()
         return sequence
 
     def _release(self, corrid: int) -> None:
@@ -282,14 +312,13 @@ class SequenceBatcherSim:
         feed = {self.config.input[0].name: join([r.data for r in rows])}
         for index, entry in enumerate(self.state_entries):
             states = [r.states[index] for r in rows]
-            feed[entry.input_name] = (
-                batched_state(states, self._short_state, self._garbage) if self.batched
-                else states[0])
-            held = sum(r.sizes[index] if r.sizes else r.states[index].nbytes for r in rows)
-            if self._byte_size_checked and held != feed[entry.input_name].nbytes:
-                raise TritonError(f"unexpected total byte size {held} for input"
-                                  f" '{entry.input_name}', expecting"
-                                  f" {feed[entry.input_name].nbytes}")
+            held = [r.held[index] for r in rows]
+            feed[entry.input_name] = collect_state(states, held, self._short_state, self._garbage,
+                                                   self.batched)
+            need, size = feed[entry.input_name].size, entry.dtype.itemsize
+            if self._byte_size_checked and 0 < sum(held) != need:
+                raise TritonError(f"unexpected total byte size {sum(held) * size} for input"
+                                  f" '{entry.input_name}', expecting {need * size}")
         for kind in (_CTRL.CONTROL_SEQUENCE_START, _CTRL.CONTROL_SEQUENCE_END,
                      _CTRL.CONTROL_SEQUENCE_READY, _CTRL.CONTROL_SEQUENCE_CORRID):
             control = self._control(kind, rows)
@@ -305,6 +334,8 @@ class SequenceBatcherSim:
         for name in [self.config.output[0].name] + state_names:
             if name not in outputs:
                 raise ModelOutputError(f"'{name}' missing; got {sorted(outputs)}")
+            if self._no_scalar_outputs and np.ndim(outputs[name]) == 0:
+                raise TritonError(f"output '{name}' is a scalar which is not supported.")
             if self.batched and outputs[name].shape[:1] != (len(rows),):
                 raise ModelOutputError(f"'{name}' has shape {outputs[name].shape} for a batch"
                                        f" of {len(rows)}")
@@ -316,9 +347,14 @@ class SequenceBatcherSim:
                 for i in range(len(rows))]
 
     def _null(self, like: _Row) -> _Row:
-        """A padding request shaped like `like`: random data, throw-away states."""
-        return _Row(data=self._garbage(like.data.shape, like.data.dtype),
-                    states=tuple(self._garbage(s.shape, s.dtype) for s in like.states))
+        """A padding request shaped like `like`: random data, throw-away states.
+
+        A scalar state's null buffer holds no bytes either in released Triton (entry 3901).
+        """
+        states = tuple(self._garbage(s.shape, s.dtype) for s in like.states)
+        held = tuple(0 if entry.scalar and self._empty_scalars else state.size
+                     for entry, state in zip(self.state_entries, states, strict=True))
+        return _Row(data=self._garbage(like.data.shape, like.data.dtype), states=states, held=held)
 
     def _batches(self, rows: Dict[Tuple[int, int], _Row]) -> Iterable[List[_Row]]:
         """Group rows into executions as the configured strategy does."""
@@ -373,7 +409,7 @@ class SequenceBatcherSim:
         rows = {}
         for row in parsed:
             sequence = self._admit(row.corrid, row.start)
-            row.states, row.sizes = sequence.states, sequence.sizes
+            row.states, row.held = sequence.states, sequence.held
             rows[sequence.slot] = row
         answers = {}
         for batch in self._batches(rows):
@@ -397,7 +433,7 @@ class SequenceBatcherSim:
             sequence.states = tuple(
                 np.array(response.states[self.state_entries[k].output_name], copy=True)
                 for k in self._hand_back)
-            sequence.sizes = tuple(state.nbytes for state in sequence.states)
+            sequence.held = tuple(state.size for state in sequence.states)
         if row.end:
             self._release(row.corrid)
         return response

@@ -8,6 +8,17 @@ buffer has shape [1] (batched) + state dims with -1 -> 1 and holds zeros,
 the entry's initial-state file's bytes or, without an initial_state, random
 bytes standing in for uninitialized memory (strings: empty).
 
+Every numeric Triton type is a numpy type here (TYPE_BOOL numpy's `bool`);
+TYPE_BF16, which numpy lacks, is `ml_dtypes.bfloat16`, the type the pinned
+tritonclient sends and returns BF16 tensors as (and generators/dtypes.py's
+clients' table names): runners take and give BF16 tensors of that type.
+
+A scalar state (dims []) gets a buffer holding no bytes at all in released
+Triton (server issue 3901, catalogue entry 3901; measured on 2.51 with zero
+and file initial states alike). What a backend builds from a state input
+whose buffers hold fewer elements than its shape is `collect_state`'s
+`SHORT_STATE` rule.
+
 String (TYPE_STRING) states follow Triton core (src/sequence_state.cc): a
 data file of any size is copied in, then every string state is zeroed
 (SetStringDataToZero). A buffer whose size is not a multiple of 4 fails
@@ -17,8 +28,9 @@ holds one empty string per 4 bytes, whatever the file said.
 
 `SimError`, the simulation's base error, and `TritonError` live here so that
 both modules raise them; `verification.triton_sim` re-exports them. So do
-the two rules a batch goes through: `batched_state` (how a backend collects
-rows whose states differ in shape, catalogue entry ragged-state-batch) and
+the two rules a batch goes through: `collect_state` (how a backend collects
+rows whose states differ in shape, catalogue entry ragged-state-batch;
+buffers holding too few elements, entry 3901) and
 `hand_back` (which input state an output state updates, entry 8586).
 """
 
@@ -28,13 +40,16 @@ import pathlib
 import struct
 from typing import List, Optional, Tuple
 
+import ml_dtypes
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 _NUMPY_TYPES = {
-    "TYPE_BOOL": np.bool_, "TYPE_INT32": np.int32, "TYPE_INT64": np.int64,
-    "TYPE_UINT32": np.uint32, "TYPE_UINT64": np.uint64, "TYPE_FP32": np.float32,
-    "TYPE_STRING": np.object_,
+    "TYPE_BOOL": np.bool_, "TYPE_INT8": np.int8, "TYPE_INT16": np.int16,
+    "TYPE_INT32": np.int32, "TYPE_INT64": np.int64, "TYPE_UINT8": np.uint8,
+    "TYPE_UINT16": np.uint16, "TYPE_UINT32": np.uint32, "TYPE_UINT64": np.uint64,
+    "TYPE_FP16": np.float16, "TYPE_FP32": np.float32, "TYPE_FP64": np.float64,
+    "TYPE_BF16": ml_dtypes.bfloat16, "TYPE_STRING": np.object_,
 }
 
 
@@ -58,7 +73,7 @@ NOT_MULTIPLE_OF_4 = ("The total byte size must be a multiple of 4 when setting t
 
 
 def numpy_type(data_type: int):
-    """The numpy type of a ModelConfig DataType value."""
+    """The numpy type of a ModelConfig DataType value (TYPE_BF16: ml_dtypes.bfloat16)."""
     return _NUMPY_TYPES[mc.DataType.Name(data_type)]
 
 
@@ -80,10 +95,10 @@ def parse_bytes_tensor(blob: bytes) -> List[bytes]:
 class Garbage:
     """Stand-in for uninitialized memory: random bytes (strings: empty).
 
-    Floats are random whole numbers of magnitude 1..2**20 instead: raw bytes
-    are tiny (vanishing in a sum) about 40% of the time, and NaN would fail
-    models that gate by multiplication, which the contract allows (reference
-    section 3, robustness note).
+    Floats are random whole numbers of magnitude 1..2**20 instead (float16
+    and bfloat16: 1..2**10): raw bytes are tiny (vanishing in a sum) about
+    40% of the time, and NaN would fail models that gate by multiplication,
+    which the contract allows (reference section 3, robustness note).
     """
 
     def __init__(self, seed: int) -> None:
@@ -97,9 +112,10 @@ class Garbage:
             return np.full(shape, b"", dtype=object)
         if dtype == np.bool_:
             return self._rng.integers(0, 2, size=shape).astype(np.bool_)
-        if dtype.kind == "f":
+        if dtype.kind == "f" or dtype == ml_dtypes.bfloat16:
             sign = self._rng.choice([-1, 1], size=shape)
-            return (sign * self._rng.integers(1, 2**20, size=shape)).astype(dtype)
+            top = 2**10 if dtype.itemsize < 4 else 2**20
+            return (sign * self._rng.integers(1, top, size=shape)).astype(dtype)
         raw = self._rng.bytes(math.prod(shape) * dtype.itemsize)
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
@@ -117,6 +133,8 @@ class StateEntry:
             batched) + the initial state's own dims; None without one.
         start_error: Core's error at every sequence start, if any (a string
             state file whose size is not a multiple of 4).
+        scalar: Whether the state's dims are [] (released Triton gives such a
+            state a buffer of no bytes, server issue 3901).
     """
 
     input_name: str
@@ -125,6 +143,7 @@ class StateEntry:
     shape: Tuple[int, ...]
     initial: Optional[np.ndarray]
     start_error: str = ""
+    scalar: bool = False
 
     def fresh(self, garbage: Garbage, honor_initial_dims: bool = False) -> np.ndarray:
         """The buffer a slot gets at START: the initial state, or garbage.
@@ -141,11 +160,17 @@ class StateEntry:
             return self.initial.copy()
         return self.initial.reshape(-1)[:math.prod(self.shape)].reshape(self.shape).copy()
 
-    def fresh_bytes(self, buffer: np.ndarray) -> int:
-        """How many bytes a fresh `buffer` holds: the whole initial value, whatever its shape."""
+    def fresh_elements(self, buffer: np.ndarray, empty_scalar: bool = False) -> int:
+        """How many elements a fresh `buffer` holds: the whole initial value, whatever its shape.
+
+        `empty_scalar`: released Triton's scalar state, which holds none
+        (server issue 3901).
+        """
+        if empty_scalar and self.scalar:
+            return 0
         if self.initial is None or self.dtype == np.object_:
-            return buffer.nbytes
-        return self.initial.nbytes
+            return buffer.size
+        return self.initial.size
 
 
 def _zeroed_strings(size: int, name: str, count: int, shape: Tuple[int, ...]) -> np.ndarray:
@@ -159,7 +184,7 @@ def _zeroed_strings(size: int, name: str, count: int, shape: Tuple[int, ...]) ->
 
 
 def _read_data_file(path: pathlib.Path, dtype: np.dtype, shape: Tuple[int, ...]) -> np.ndarray:
-    """An initial-state file: raw row-major values; strings as core zeroes them."""
+    """An initial-state file: raw row-major little-endian values; strings as core zeroes them."""
     blob, count = path.read_bytes(), math.prod(shape)
     if dtype == np.object_:
         return _zeroed_strings(len(blob), path.name, count, shape)
@@ -203,11 +228,11 @@ def state_entries(config: mc.ModelConfig, model_dir: pathlib.Path) -> List[State
     for state in states:
         shape = batch + tuple(1 if d == -1 else d for d in state.dims)
         error = _string_file_error(state, model_dir)
+        dtype = np.dtype(numpy_type(state.data_type))
         entries.append(StateEntry(
-            input_name=state.input_name, output_name=state.output_name,
-            dtype=np.dtype(numpy_type(state.data_type)), shape=shape,
-            initial=None if error else _initial_value(state, batch, model_dir),
-            start_error=error))
+            input_name=state.input_name, output_name=state.output_name, dtype=dtype,
+            shape=shape, initial=None if error else _initial_value(state, batch, model_dir),
+            start_error=error, scalar=not state.dims))
     return entries
 
 
@@ -231,45 +256,58 @@ class TritonError(SimError):
         super().__init__(message)
 
 
-# What a backend does with a batched state input whose rows hold fewer bytes
-# than the first row's shape times the row count (see batched_state).
+# What a backend builds from a state input whose buffers hold fewer elements
+# than its shape (see collect_state): measured on tritonserver 2.51 with
+# Triton's r24.10 CPU backends and the wheel's python backend.
 SHORT_STATE = {
     "onnxruntime_onnx": "error", "onnxruntime": "error",
     "pytorch_libtorch": "unset", "pytorch": "unset",
+    "tensorflow_savedmodel": "unset", "tensorflow": "unset",
+    "python": "zero",
 }
 
 
-def batched_state(states: List[np.ndarray], short: str, garbage: Garbage) -> np.ndarray:
-    """One state input of a batch, collected as Triton's backends collect it.
+def collect_state(states: List[np.ndarray], held: List[int], short: str, garbage: Garbage,
+                  batched: bool) -> np.ndarray:
+    """One state input of an execution, collected as Triton's backends collect it.
 
-    Core forms a batch from the client inputs' shapes only and attaches the
-    implicit states afterwards, so the rows' states may differ in shape (a
-    variable-shape state is [1, 1] at a sequence's first step, [1, width]
-    later). The onnxruntime and pytorch backends take the first row's shape
-    with the batch dimension set to the row count, and lay the rows' bytes
-    end to end (measured with tritonserver 2.51 and Triton's r24.10 CPU
-    backends: verification/catalogue_checks.py RaggedStateBatchTest). More
-    bytes than that shape holds: it reads the first ones, so later rows see
-    a neighbour's elements.
-    Fewer: `short` says what happens ("error": every request of the batch
-    fails with ONNX Runtime's message; "unset": the missing elements are
-    uninitialized memory, `garbage` here; measured: 0 on a quiet server,
-    -222740433 under load).
+    `states` are the rows' buffers (one row when not batched) and `held` how
+    many elements each really holds. Core forms a batch from the client
+    inputs' shapes only and attaches the implicit states afterwards, so the
+    rows' states may differ in shape (a variable-shape state is [1, 1] at a
+    sequence's first step, [1, width] later). The onnxruntime and pytorch
+    backends take the first row's shape with the batch dimension set to the
+    row count, and lay the rows' elements end to end (measured:
+    verification/catalogue_checks.py RaggedStateBatchTest). More elements
+    than that shape holds: it reads the first ones, so later rows see a
+    neighbour's elements. Fewer (a ragged batch, or released Triton's
+    scalar state, whose buffers hold none): `short` says what happens
+    ("error": every request of the execution fails with ONNX Runtime's
+    message; "unset": the missing elements are uninitialized memory,
+    `garbage` here (measured pytorch: 0 on a quiet server, -222740433 under
+    load; tensorflow: any value); "zero": zeros, what the python backend
+    hands a model).
     """
-    shape = (len(states),) + states[0].shape[1:]
-    if all(state.shape == states[0].shape for state in states):
-        return np.concatenate(states)
-    flat = np.concatenate([state.reshape(-1) for state in states])
-    need = int(np.prod(shape))
+    shape = ((len(states),) + states[0].shape[1:]) if batched else states[0].shape
+    whole = all(count >= state.size for state, count in zip(states, held, strict=True))
+    if whole and all(state.shape == states[0].shape for state in states):
+        return np.concatenate(states) if batched else states[0]
+    flat = np.concatenate([state.reshape(-1)[:count]
+                           for state, count in zip(states, held, strict=True)])
+    need = math.prod(shape)
     if flat.size < need:
+        missing = (need - flat.size,)
         if short == "error":
             size = flat.dtype.itemsize
-            raise TritonError(f"onnx runtime error 2: not enough space: expected {need * size},"
-                              f" got {flat.size * size}")
-        if short != "unset":
-            raise SimError(f"no measured behaviour for a batched state of {flat.size} elements"
+            raise TritonError(f"onnx runtime error 2: not enough space: expected"
+                              f" {need * size}, got {flat.size * size}")
+        if short == "unset":
+            flat = np.concatenate([flat, garbage(missing, flat.dtype)])
+        elif short == "zero":
+            flat = np.concatenate([flat, np.zeros(missing, flat.dtype)])
+        else:
+            raise SimError(f"no measured behaviour for a state input of {flat.size} elements"
                            f" in shape {shape} on this backend")
-        flat = np.concatenate([flat, garbage((need - flat.size,), flat.dtype)])
     return flat[:need].reshape(shape)
 
 
