@@ -24,23 +24,26 @@ flag, an ONNX opset older than our graphs' operators, a builder's own
 failure) is one line on stderr and exit status 2, and DIR is left as it was.
 """
 
+import gc
+import importlib.util
 import pathlib
-import runpy
 import sys
+
+if __name__ == "__main__":  # a program run: no collection while it imports (see `generate`)
+    gc.disable()
 
 if not __package__:  # run by file path: put the checkout, not this folder, on sys.path
     _HELPER = pathlib.Path(__file__).resolve().with_name("run_by_path.py")
     if not _HELPER.is_file():
         sys.exit(f"error: {__file__} has no run_by_path.py beside it: run the script in the"
                  " checkout's generators/ folder (or a symlink to it), not a copy")
-    runpy.run_path(str(_HELPER))
+    _SPEC = importlib.util.spec_from_file_location("<run_by_path>", _HELPER)
+    _SPEC.loader.exec_module(importlib.util.module_from_spec(_SPEC))
 
 import argparse  # noqa: E402 - after the path fix above
-import dataclasses  # noqa: E402
 import time  # noqa: E402
-from typing import Dict, FrozenSet, List, Optional, Tuple  # noqa: E402
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple  # noqa: E402
 
-from generators import fork_child  # noqa: E402
 from generators.backends import builder_for  # noqa: E402
 from generators.build_options import (  # noqa: E402
     DEFAULT_ONNX_IR_VERSION,
@@ -49,7 +52,6 @@ from generators.build_options import (  # noqa: E402
     BuildOptions,
 )
 from generators.errors import GeneratorError, ModelBuildError, SpecError  # noqa: E402
-from generators.manifest import MANIFEST_NAME, write_manifest  # noqa: E402
 from generators.matrix import Entry, expand  # noqa: E402
 from generators.variant import Backend, InitialState, Strategy, Variant  # noqa: E402
 from generators.writer import RepositoryUpdate, write_model_dir  # noqa: E402
@@ -73,9 +75,12 @@ _NO_SHAPE_IO = "no plans with shape-tensor I/O"
 _NO_OPENVINO = "no OpenVINO models"
 
 
-@dataclasses.dataclass(frozen=True)
-class Script:
-    """One of upstream's two implicit-state scripts, as far as its flags go."""
+class Script(NamedTuple):
+    """One of upstream's two implicit-state scripts, as far as its flags go.
+
+    A NamedTuple, not a frozen dataclass: it is made at every run's start,
+    where compiling a dataclass's generated methods costs most of a millisecond.
+    """
 
     name: str  # upstream's file name, also this script's
     description: str
@@ -226,7 +231,11 @@ def _build(variant: Variant, options: BuildOptions, model_dir: pathlib.Path, pos
     """
     fork = getattr(builder_for(variant.backend), "FORK_PER_MODEL", False)
     try:
-        fork_child.call(lambda: write_model_dir(variant, options, model_dir), fork=fork)
+        if fork:
+            from generators import fork_child  # here, not at the top: only TensorFlow's builder forks
+            fork_child.call(lambda: write_model_dir(variant, options, model_dir), fork=True)
+        else:
+            write_model_dir(variant, options, model_dir)
     except Exception as err:  # noqa: BLE001 - a builder's own error (OSError, onnx's checker)
         cause = str(err) if isinstance(err, GeneratorError) else f"{type(err).__name__}: {err}"
         raise ModelBuildError(
@@ -237,10 +246,18 @@ def _build(variant: Variant, options: BuildOptions, model_dir: pathlib.Path, pos
 def generate(args: argparse.Namespace) -> int:
     """Write the selected models, all or none; returns the number written."""
     options = BuildOptions(onnx_opset=args.onnx_opset, onnx_ir_version=args.onnx_ir_version)
-    entries = select(args, expand(backends=selected_backends(args)))
+    entries = select(args, expand(backends=selected_backends(args),
+                                  flags_selected_only=not args.all))
     for backend in sorted({e.variant.backend for e in entries}, key=lambda b: b.value):
         # Every framework (and a plan's GPU) present before anything is written.
         getattr(builder_for(backend), "check_available", lambda: None)()
+    if not gc.isenabled():
+        # A program run imports with the collector off: collections would only walk, again
+        # and again, the hundreds of thousands of objects the imports (onnx, torch) make and
+        # keep until exit, a sixth of a pipeline line's time. Freeze those out of every later
+        # collection and collect as usual while building.
+        gc.freeze()
+        gc.enable()
     started = time.monotonic()
     with RepositoryUpdate(args.models_dir) as update:
         for index, entry in enumerate(entries, 1):
@@ -249,6 +266,7 @@ def generate(args: argparse.Namespace) -> int:
                    args.models_dir)
             sys.stderr.write(f"[{index}/{len(entries)}] {args.models_dir / relative}\n")
         if args.all:  # the staging tree has the repository's layout, so its manifest is the same
+            from generators.manifest import MANIFEST_NAME, write_manifest  # here: only --all writes one
             write_manifest(update.stage(MANIFEST_NAME).parent, entries)
     sys.stderr.write(f"generated {len(entries)} models in {time.monotonic() - started:.2f}s\n")
     return len(entries)

@@ -110,16 +110,21 @@ def _repository_entries(repo: Mapping, default_dtypes: Iterable[str],
 
 
 def expand(matrix: Optional[Mapping] = None,
-           backends: Optional[Iterable[Backend]] = None) -> List[Entry]:
+           backends: Optional[Iterable[Backend]] = None,
+           flags_selected_only: bool = False) -> List[Entry]:
     """Every (repository, variant) the matrix describes, in a stable order.
 
     With `backends`, only theirs (the CLI's selection: a one-backend run
-    builds no other backend's variants).
+    builds no other backend's variants); with `flags_selected_only`, only
+    the repositories upstream-style flags can select (a flag line never
+    builds the state-coverage repositories' variants).
     """
     matrix = load_matrix() if matrix is None else matrix
     wanted = None if backends is None else frozenset(backends)
     entries = []
     for repo in matrix["repositories"]:
+        if flags_selected_only and not repo.get("flags_select", True):
+            continue
         entries.extend(_repository_entries(repo, matrix["dtypes"], wanted))
     counts = collections.Counter((e.repository, e.variant.name) for e in entries)
     duplicates = sorted(k for k, n in counts.items() if n > 1)
