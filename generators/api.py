@@ -58,7 +58,8 @@ def normalize_dtype(dtype: Any) -> DType:
             a `DType`, or a name as model names carry it (`"int32"`, `"object"`).
 
     Raises:
-        SpecError: the dtype is not one of float32, int32, object, bool.
+        SpecError: the dtype is no `DType` value (upstream's float32, int32,
+            object, bool, or a state-coverage type such as float64).
     """
     if isinstance(dtype, DType):
         return dtype
