@@ -20,7 +20,8 @@ ENTRIES = catalogue.load()
 # The entries the issue names, and the checks that observe them.
 EXPECTED_CHECKS = {
     "8586": "name_order", "ragged-state-batch": "ragged_batch", "6538": "initial_state_dims",
-    "config-initial-state-dims": "served_config", "3901": "", "string-state-zeroed": "",
+    "config-initial-state-dims": "served_config", "3901": "scalar_state",
+    "pytorch-scalar-output": "scalar_state", "string-state-zeroed": "",
     "ort-state-dtype": "invalid_models", "ort-state-names": "invalid_models",
     "refused-load-crash": "invalid_models",
 }
@@ -103,7 +104,9 @@ class VerdictTest(unittest.TestCase):
         """No observation: the check's reason, else the entry's own."""
         got = verdicts([], untestable={"ragged-state-batch": {"the batch did not form"}})
         self.assertEqual(got["ragged-state-batch"], (catalogue.NOT_TESTABLE, "the batch did not form"))
-        self.assertEqual(got["3901"], (catalogue.NOT_TESTABLE, ENTRIES["3901"].not_testable))
+        self.assertEqual(got["string-state-zeroed"],
+                         (catalogue.NOT_TESTABLE, ENTRIES["string-state-zeroed"].not_testable))
+        self.assertEqual(got["3901"], (catalogue.NOT_TESTABLE, "its check did not run"))
 
     def test_expect_fixed(self):
         """--expect-fixed: present fails, not testable fails, fixed passes."""
@@ -140,7 +143,7 @@ class TableTest(unittest.TestCase):
         found, summary = catalogue.parse(text)
         self.assertEqual(found["8586"], PRESENT)
         self.assertEqual(found["6538"], FIXED)
-        self.assertEqual(summary, (1, 1, 7, 0))
+        self.assertEqual(summary, (1, 1, 8, 0))
         self.assertEqual(catalogue.check_log(text, ["8586"]), [])
 
     def test_fail_and_missing_present_are_refused(self):
@@ -154,7 +157,7 @@ class TableTest(unittest.TestCase):
         """A verdict edited without its summary, or no table at all, fails the reading."""
         text = self.log([obs("8586", PRESENT)]).replace("  8586                       present",
                                                         "  8586                       fixed  ")
-        self.assertIn("summary counts (1, 0, 8, 0) disagree with the lines' (0, 1, 8, 0)",
+        self.assertIn("summary counts (1, 0, 9, 0) disagree with the lines' (0, 1, 9, 0)",
                       catalogue.check_log(text, []))
         self.assertEqual(catalogue.check_log("no table here", []),
                          ["no catalogue table (title, entry lines, summary) in the log"])

@@ -38,7 +38,7 @@ CATALOGUE_PATH = pathlib.Path(__file__).resolve().with_name("catalogue.json")
 KINDS = ("bug", "behaviour")
 # Checks that observe entries (verification/checks.py, catalogue_checks.py).
 CHECKS = ("", "name_order", "ragged_batch", "initial_state_dims", "served_config",
-          "invalid_models")
+          "invalid_models", "scalar_state")
 PRESENT, FIXED, WRONG = "present", "fixed", "wrong"
 OUTCOMES = (PRESENT, FIXED, WRONG)
 NOT_TESTABLE, FAIL = "not testable here", "FAIL"

@@ -29,6 +29,7 @@ the order repository and every served model's configuration
 import json
 import os
 import pathlib
+import queue
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,7 @@ from verification.triton_server import TritonServer
 
 INVALID_REPO_VAR = report.INVALID_REPO_VAR
 CRASHED = "crashed"  # InvalidModelsTest.load: every attempt killed the server
+_DIED = object()  # InvalidModelsTest._load_while_alive: the server died during the load
 DIMS_REPOSITORY = "qa_initial_state_dims_implicit_model_repository"
 # The file initial state of the dims repository's models: 100, 200, 300 (dims [3]).
 DIMS_FILE = tuple(FILE_INITIAL_VALUE * (i + 1) for i in range(3))
@@ -131,6 +133,8 @@ class OwnServer:
     refused = ()
     # Load calls: a crashed server's socket may stay open in its stub processes.
     LOAD_SECONDS = 30
+    # How often a pending load looks whether the server process still runs.
+    WATCH_SECONDS = 0.2
 
     @classmethod
     def start_server(cls, repository, index=0):
@@ -305,21 +309,57 @@ class InvalidModelsTest(OwnServer, unittest.TestCase):
         CRASHED (the catalogued crash, its own verdict unknown).
         """
         for _ in range(self.ATTEMPTS):
-            try:
-                self.http.load_model(info.name)
-                return None
-            except InferenceServerException as err:
-                if self.server.running():  # (a refused load leaves the server not "ready")
-                    return err.message()
-            except Exception:  # noqa: BLE001 - the connection broke: see whether the server died
-                time.sleep(1)
-                if self.server.running():
-                    raise
+            outcome = self._load_while_alive(info.name)
+            if outcome is not _DIED:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
             type(self).crashes += 1
             status = self.restart_server(self.repository, self.crashes)
             report.observe(self.CRASH, info, catalogue.PRESENT,
                            f"the server died (exit status {status}) loading {info.name}")
         return CRASHED
+
+    def _load_while_alive(self, name):
+        """One load of `name`: None, the refusal's message, an unexpected error, or _DIED.
+
+        The load runs on a connection of its own in a thread while the
+        server process is watched: a server that dies leaves the call
+        hanging until its timeout (its python stubs may keep the socket
+        open), so its death ends the wait at once (_DIED).
+        """
+        outcome = queue.Queue()
+        url = self.server.http_url
+
+        def load():
+            connection = httpclient.InferenceServerClient(
+                url, connection_timeout=self.LOAD_SECONDS, network_timeout=self.LOAD_SECONDS)
+            try:
+                connection.load_model(name)
+                outcome.put(None)
+            except InferenceServerException as err:
+                outcome.put(err.message())
+            except Exception as err:  # noqa: BLE001 - the connection broke: judged below
+                outcome.put(err)
+            finally:
+                connection.close()
+
+        threading.Thread(target=load, daemon=True).start()
+        deadline = time.monotonic() + self.LOAD_SECONDS + self.WATCH_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                answer = outcome.get(timeout=self.WATCH_SECONDS)
+            except queue.Empty:
+                if not self.server.running():
+                    return _DIED
+                continue
+            if isinstance(answer, Exception):  # the connection broke: see whether the server died
+                time.sleep(1)
+            # (A refused load leaves the server not "ready": ask whether its process runs.)
+            if answer is not None and not self.server.running():
+                return _DIED
+            return answer
+        return TimeoutError(f"loading {name} took over {self.LOAD_SECONDS}s on a live server")
 
     @staticmethod
     def catalogued(model):

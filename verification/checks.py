@@ -23,7 +23,14 @@ dyna (oldest-strategy) models, the errors Triton itself returns, and a load
 run; models with several state pairs get the worked example, a mid-sequence
 restart and parallel sequences (on the order repository, where catalogue
 entry 8586 shows, an answer may instead be the bug's prediction, computed
-from its rule: verification/predictions.py). Expected values are the literal tables of
+from its rule: verification/predictions.py). The state-coverage repositories
+(every state dtype, a wider state, a state of another shape, the
+single-buffer option) get `CoverageChecks`: their own tables of small
+integers, sent to every model of the repository side by side in rounds
+(the worked sequence, START mid-sequence, four batched sequences with
+padding slots, variable widths), each answer's dtype asserted, a
+scalar-state model judged against catalogue entries 3901 and
+pytorch-scalar-output. Expected values are the literal tables of
 verification.expectations, from CONTRACT.md section 3 and the upstream tests,
 differing by family only where the contract does (string models). Server
 logs go to $TEST_UNDECLARED_OUTPUTS_DIR when set; a failing class prints its
@@ -37,6 +44,8 @@ import json
 import os
 import sys
 import unittest
+
+import numpy as np
 
 from tests.expected_models import EXPECTED_MODELS, expected, manifest_counts, mismatches
 from verification import catalogue, catalogue_checks, predictions, report
@@ -73,13 +82,15 @@ class RepositoryChecks(ServedRepository):
         self.assert_values(model, outputs, want, width)
 
     def check_sequence(self, corrid, sequence, table, width=1):
-        """Send a sequence over HTTP, then gRPC, to every model."""
-        for model in self.models:
-            for protocol, connection in self.connections.items():
+        """Send a sequence to every model at once over gRPC, then over HTTP (sequence_client.run_rounds)."""
+        rounds = [[client.Request(model, corrid, step, width) for model in self.models]
+                  for step in sequence]
+        for protocol in ("grpc", "http"):
+            url = self.server.grpc_url if protocol == "grpc" else self.server.http_url
+            answers = client.run_rounds(protocol, url, rounds)
+            for model in self.models:
                 with self.subTest(model=model.name, protocol=protocol):
-                    outputs = client.run_sequence(
-                        protocol, connection, model, corrid, sequence, width)
-                    self.assert_outputs(model, outputs, table, width)
+                    self.assert_outputs(model, answers[(model.name, corrid)], table, width)
 
     def check_parallel(self, tables, widths=None, lockstep=False):
         """Run sequences in parallel gRPC streams on each batched model."""
@@ -255,6 +266,224 @@ class DynaTest(RepositoryChecks, unittest.TestCase):
     REPOSITORY = "qa_dyna_sequence_implicit_model_repository"
 
 
+class CoverageChecks(ServedRepository):
+    """The state-coverage repositories: small integers in every state type, many models at once.
+
+    Each check sends its sequences to every model of the repository side by
+    side, round by round (sequence_client.run_rounds: each model has its own
+    sequence batcher), and compares each model's answers with its literal
+    row of verification.expectations (COVERAGE_*, BOOLEAN_*, SUM_COUNT_*),
+    typed as the model's OUTPUT (the state's dtype: a wider state answers
+    int64 or float32). A scalar-state model (state dims []) of a family and
+    batching that verification.expectations.SCALAR_STATE_BUG names may
+    instead answer exactly as released Triton does (catalogue entries 3901
+    and pytorch-scalar-output): recorded as the bug present, not a failure;
+    any other scalar model, and any third answer, must be the contract's.
+    """
+
+    def coverage_models(self, batched=False):
+        """The models a check drives (batched only: `batched`)."""
+        return self.batched_models() if batched else list(self.models)
+
+    def judge(self, model, key, sent, answers, want, width=1):
+        """Assert a sequence's answers: the contract's, or (scalar state) a catalogued prediction.
+
+        A scalar-state model of a (family, batching) that
+        verification.expectations.SCALAR_STATE_BUG names answering exactly
+        as predicted is that entry present; the contract's answers are it
+        fixed (recorded either way); anything else fails.
+        """
+        if model.state_dims == exp.SCALAR_DIMS:
+            report.CHECKS_RUN.add("scalar_state")
+            bug = exp.SCALAR_STATE_BUG.get((model.family, model.batched))
+            if bug is not None:
+                entry, predicted = bug
+                right = self.values_equal(model, answers, want, width)
+                if not right and _as_predicted(model, sent, answers, predicted):
+                    report.observe(entry, model, catalogue.PRESENT, f"{key}: {predicted}",
+                                   test_class=type(self).__name__)
+                    return
+                report.observe(entry, model, catalogue.FIXED if right else catalogue.WRONG,
+                               f"{key}: {[_shown(a) for a in answers]}")
+        self.assert_values(model, answers, want, width)
+
+    def check_rounds(self, protocol, models, sequences, wants, widths=None):
+        """Run `sequences` on every model side by side; compare with `wants`.
+
+        Args:
+            protocol: "http" or "grpc".
+            models: the models to drive.
+            sequences: model -> corrid -> the rounds its steps go in ([(round, Step)]).
+            wants: model -> corrid -> the expected outputs.
+            widths: corrid -> data width (default 1).
+        """
+        widths = widths or {}
+        rounds = {}
+        for model in models:
+            for corrid, placed in sequences(model).items():
+                for index, step in placed:
+                    rounds.setdefault(index, []).append(
+                        client.Request(model, corrid, step, widths.get(corrid, 1)))
+        url = self.server.grpc_url if protocol == "grpc" else self.server.http_url
+        answers = client.run_rounds(protocol, url, [rounds[i] for i in sorted(rounds)])
+        for model in models:
+            sent = sequences(model)
+            for corrid, want in wants(model).items():
+                with self.subTest(model=model.name, protocol=protocol, sequence=corrid):
+                    self.judge(model, corrid, [step for _, step in sent[corrid]],
+                               answers[(model.name, corrid)], want, widths.get(corrid, 1))
+
+    def check_table(self, table, corrid, protocols=("grpc", "http")):
+        """One sequence of `table` per model, every model at once, over each protocol."""
+        def sequences(model):
+            return {corrid: list(enumerate(exp.coverage_steps(model.dtype, table)))}
+
+        def wants(model):
+            return {corrid: exp.coverage_outputs(model.dtype, table, model.initial_state,
+                                                 model.state_dims)}
+
+        for protocol in protocols:
+            self.check_rounds(protocol, self.coverage_models(), sequences, wants)
+
+    def test_worked_sequence(self):
+        """CONTRACT.md's worked sequence: 1, 2, 3, 4 -> 1, 3, 6, 10 (file 101 .. 110; XOR for bool)."""
+        self.check_table("worked", 3501)
+
+    def test_start_mid_sequence(self):
+        """START again on the third request resets the state: 1, 2, START 5, 9 -> 1, 3, 5, 14."""
+        self.check_table("restart", 3502)
+
+    def test_padded_batch(self):
+        """Four sequences per batched model, two ending first: their idle slots are padding.
+
+        Each START goes in a round of its own (3601, 3602, 3603, 3604: the
+        later ones take the higher slots), then a round with every
+        sequence's next step, where 3601 and 3602 end, then the last round
+        of 3603 and 3604 alone, above two idle slots. A scalar-state model's
+        prediction is exact for one request per execution only, so those
+        models are left out here.
+        """
+        def sequences(model):
+            out = {}
+            for order, (corrid, values) in enumerate(exp.padded_values(model.dtype).items()):
+                placed = steps(values)
+                out[corrid] = [(order, placed[0])] + [(3 + k, s) for k, s in enumerate(placed[1:], 1)]
+            return out
+
+        def wants(model):
+            return {c: exp.coverage_outputs(model.dtype, c, model.initial_state, model.state_dims)
+                    for c in exp.PADDED_VALUES}
+
+        models = [m for m in self.coverage_models(batched=True) if m.state_dims != exp.SCALAR_DIMS]
+        self.check_rounds("grpc", models, sequences, wants)
+
+
+class VariableCoverageChecks:
+    """Variable-shape state-coverage checks; mixed in after CoverageChecks."""
+
+    def test_wide_sequence(self):
+        """Width 3: [1, 2, 3] then [4, 5, 6] -> [1, 2, 3], [5, 7, 9] (bool: XOR per element)."""
+        def sequences(model):
+            boolean = model.dtype == "boolean"
+            return {3503: list(enumerate(steps(
+                exp.BOOLEAN_WIDE_VALUES if boolean else exp.WIDE_VALUES)))}
+
+        def wants(model):
+            return {3503: exp.BOOLEAN_WIDE_OUTPUTS if model.dtype == "boolean"
+                    else exp.WIDE_OUTPUTS}
+
+        for protocol in ("grpc", "http"):
+            self.check_rounds(protocol, self.coverage_models(), sequences, wants, {3503: 3})
+
+    def test_widths_batch(self):
+        """Batched sequences of widths 3, 2, 1 and 3 side by side, in lockstep."""
+        def values(model):
+            return exp.BOOLEAN_WIDTHS_VALUES if model.dtype == "boolean" else exp.WIDTHS_VALUES
+
+        def sequences(model):
+            return {c: list(enumerate(steps(v))) for c, v in values(model).items()}
+
+        def wants(model):
+            return (exp.BOOLEAN_WIDTHS_OUTPUTS if model.dtype == "boolean"
+                    else exp.WIDTHS_OUTPUTS)
+
+        widths = {c: len(v[0]) for c, v in exp.WIDTHS_VALUES.items()}
+        self.check_rounds("grpc", self.coverage_models(batched=True), sequences, wants, widths)
+
+
+class StateTypeTest(CoverageChecks, unittest.TestCase):
+    """Every state dtype, INPUT and OUTPUT of that dtype, shape [1], no initial state."""
+
+    REPOSITORY = "qa_state_type_implicit_model_repository"
+
+
+class VariableStateTypeTest(CoverageChecks, VariableCoverageChecks, unittest.TestCase):
+    """Every state dtype, shape [-1], batched and not, no initial state."""
+
+    REPOSITORY = "qa_variable_state_type_implicit_model_repository"
+
+
+class StateTypeZeroStateTest(CoverageChecks, unittest.TestCase):
+    """Every state dtype with a zero initial state."""
+
+    REPOSITORY = "qa_state_type_initial_state_implicit_model_repository"
+
+
+class StateTypeFileStateTest(CoverageChecks, unittest.TestCase):
+    """Every state dtype with a file initial state: 100 (boolean: true)."""
+
+    REPOSITORY = "qa_state_type_initial_state_file_implicit_model_repository"
+
+
+class WiderStateTest(CoverageChecks, unittest.TestCase):
+    """int32 INPUT with an int64 state, float16 INPUT with a float32 state: OUTPUT in the state's dtype."""
+
+    REPOSITORY = "qa_wider_state_implicit_model_repository"
+
+
+class StateShapeTest(CoverageChecks, unittest.TestCase):
+    """State dims [2] (sum and step count: 101, 203, 306, 410) and [] (scalar, catalogue entry 3901)."""
+
+    REPOSITORY = "qa_state_shape_implicit_model_repository"
+
+
+class SameBufferTest(CoverageChecks, unittest.TestCase):
+    """use_same_buffer_for_input_output: true, float32 and int32, shape [1]."""
+
+    REPOSITORY = "qa_same_buffer_implicit_model_repository"
+
+
+class DynaFamiliesTest(RepositoryChecks, unittest.TestCase):
+    """Oldest-strategy int32 models of the families upstream makes none for (savedmodel, python, libtorch)."""
+
+    REPOSITORY = "qa_dyna_sequence_families_implicit_model_repository"
+
+
+def _as_predicted(model, sent, answers, predicted):
+    """Whether a scalar-state model's answers are the prediction of SCALAR_STATE_BUG.
+
+    An error text: every request refused with it. START_UNINITIALIZED: each
+    START answers its value plus whatever the missing state bytes held (left
+    open), and every later step adds its value to the previous answer.
+    """
+    if len(answers) != len(sent):
+        return False
+    if predicted != exp.START_UNINITIALIZED:
+        return all(isinstance(a, str) and predicted in a for a in answers)
+    like = client.output_tensor(model, 0)
+    if not all(isinstance(a, np.ndarray) and a.dtype == like.dtype and a.shape == like.shape
+               for a in answers):
+        return False
+    return all(np.array_equal(answer, previous + client.output_tensor(model, step.value))
+               for previous, answer, step in zip(answers[:-1], answers[1:], sent[1:], strict=True)
+               if not step.start)
+
+
+def _shown(answer):
+    """An answer as a plain value for a message (arrays as nested lists)."""
+    return answer.tolist() if hasattr(answer, "tolist") else answer
+
+
 class MultiStateChecks(ServedRepository):
     """Checks the models with several state pairs of one repository.
 
@@ -408,6 +637,13 @@ class CoverageTest(unittest.TestCase):
         wanted = {repository for repository, _ in expected(self.setup.discovery.tested)}
         tested = {cls.REPOSITORY for cls in _served_classes() if cls.REPOSITORY}
         self.assertEqual(wanted - tested, set())
+
+    def test_every_built_repository_has_a_class(self):
+        """Every repository of the manifest has a test class, chosen by its name."""
+        built = {entry["repository"] for entry in self.entries}
+        tested = {cls.REPOSITORY for cls in _served_classes() if cls.REPOSITORY}
+        self.assertEqual(built - tested, set(), "repositories no class of verification/checks.py"
+                         " (or catalogue_checks.py) serves")
 
 
 def suite(loader=unittest.defaultTestLoader):

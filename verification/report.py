@@ -64,6 +64,8 @@ _NOT_RUN = {
     "ragged_batch": "not run: its source repository,"
                     " qa_variable_sequence_initial_state_file_implicit_model_repository, was not asked for",
     "served_config": "not run: no repository was served",
+    "scalar_state": "not run: its repository, qa_state_shape_implicit_model_repository, was not"
+                    " served",
     "invalid_models": f"not run: {INVALID_NOT_CHECKED}",
 }
 _CLASS = re.compile(r"\((?:[\w.]+\.)?(\w+)\)")

@@ -182,7 +182,8 @@ def compare(config: mc.ModelConfig, served: dict) -> Tuple[List[Difference], Opt
     The rendering is DIMS_AS_STRINGS when every initial-state dims list was
     served as exactly the decimal strings of the generated numbers (the
     catalogued bug), DIMS_AS_NUMBERS when served as the numbers, None when
-    the config has no initial state; any other rendering is a difference.
+    the config has no initial state with dims (a scalar state's empty dims
+    render alike either way); any other rendering is a difference.
     """
     found: List[Difference] = []
     _walk("", expected(config), served, found)
@@ -195,7 +196,9 @@ def compare(config: mc.ModelConfig, served: dict) -> Tuple[List[Difference], Opt
             renderings.add(DIMS_AS_STRINGS)
             continue
         differences.append(difference)
-    has_dims = any(state.initial_state for state in config.sequence_batching.state)
+    # Empty dims (a scalar state's) read the same either way: nothing to tell.
+    has_dims = any(initial.dims for state in config.sequence_batching.state
+                   for initial in state.initial_state)
     if has_dims and not renderings and not any(INITIAL_DIMS.match(d.path) for d in differences):
         renderings.add(DIMS_AS_NUMBERS)
     if len(renderings) > 1:

@@ -8,8 +8,8 @@ TRITON_HOME / TRITON_SERVER / TRITON_BACKEND_DIR) and which families it
 tests (verification.families.discover; E2E_FAMILIES, comma-separated, narrows
 them). `setUpClass` starts the server on a private copy of the repository
 (KIND_GPU served as KIND_CPU without a GPU, said on stderr), loads every
-model of the tested families the manifest lists there and opens an HTTP and
-a gRPC connection. How many models of each tested family the repository
+model of the tested families the manifest lists there (LOAD_THREADS loads at
+once) and opens an HTTP and a gRPC connection. How many models of each tested family the repository
 must hold is the literal table of tests/expected_models.py, asserted per
 family by `test_holds_the_expected_models` (a zero there is asserted too);
 `holds_a_tested_family` says from that table alone whether a repository
@@ -19,13 +19,15 @@ has anything for this server to test. Every model tried is reported
 log's tail when a test of the class failed, and fails the class when the
 server did not exit with status 0 or its log holds an error line
 (verification.server_log). It also holds the assertions every e2e check
-shares, and `test_served_config`: each loaded model's configuration as the
+shares (an answer must have OUTPUT's dtype, shape and values), and
+`test_served_config`: each loaded model's configuration as the
 server serves it over HTTP, compared field by field with the config.pbtxt
 generated for it (verification/served_config.py), which also tells how the
 server renders initial-state dims (catalogue entry config-initial-state-dims).
 """
 
 import atexit
+import concurrent.futures
 import dataclasses
 import functools
 import json
@@ -50,6 +52,8 @@ from verification.triton_server import TritonServer, pinned_paths, python_backen
 
 FAMILIES_VAR = "E2E_FAMILIES"
 CONFIG_DIMS = "config-initial-state-dims"
+# Model loads sent to a server at once.
+LOAD_THREADS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +121,31 @@ def holds_a_tested_family(repository):
     return bool(in_repository(repository, e2e_setup().discovery.tested))
 
 
+def load_models(url, names, threads=LOAD_THREADS):
+    """Load models on the server at `url`, `threads` at a time; name -> why one did not load.
+
+    Each thread has its own HTTP connection; Triton loads the models of
+    concurrent requests side by side (python stubs start, TensorFlow and
+    torch models load in parallel).
+    """
+    failures = {}
+
+    def load(chunk):
+        connection = client.connect("http", url)
+        try:
+            for name in chunk:
+                try:
+                    connection.load_model(name)
+                except InferenceServerException as err:
+                    failures[name] = err.message()
+        finally:
+            connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(load, [names[i::threads] for i in range(threads)]))
+    return {name: failures[name] for name in names if name in failures}
+
+
 def _problems(result):
     return 0 if result is None else len(result.failures) + len(result.errors)
 
@@ -134,7 +163,6 @@ class ServedRepository:
         root = built_root()
         cls.models = [m for m in repository_models(root, cls.REPOSITORY)
                       if m.family in setup.discovery.tested]
-        cls.load_failures = {}
         # Reported before anything can fail, so a server that never starts
         # still shows these models, unchecked, in the family table.
         report.SERVED[cls.__name__] = list(cls.models)
@@ -147,14 +175,9 @@ class ServedRepository:
             sys.stderr.write(f"\n{cls.__name__}: no GPU, so KIND_GPU instance groups are served as"
                              f" KIND_CPU: {cls.server.cpu_rewritten} config(s) of {cls.REPOSITORY}"
                              " rewritten in the server's private copy\n")
-        loader = client.connect("http", cls.server.http_url)
-        for model in cls.models:
-            try:
-                loader.load_model(model.name)
-            except InferenceServerException as err:
-                cls.load_failures[model.name] = err.message()
-                report.NOT_LOADED[(cls.__name__, model.name)] = err.message()
-        loader.close()
+        cls.load_failures = load_models(cls.server.http_url, [m.name for m in cls.models])
+        for name, message in cls.load_failures.items():
+            report.NOT_LOADED[(cls.__name__, name)] = message
         cls.models = [m for m in cls.models if m.name not in cls.load_failures]
         cls.connections = {p: client.connect(p, url) for p, url in cls._urls().items()}
 
@@ -245,20 +268,21 @@ class ServedRepository:
 
     @staticmethod
     def values_equal(model, outputs, expected, width=1):
-        """Whether output i holds expected[i] in every element, in the model's I/O type."""
+        """Whether output i is expected[i] (in every element, or a tuple per element), typed as OUTPUT."""
         return len(outputs) == len(expected) and all(
-            isinstance(output, np.ndarray) and np.array_equal(output, client.tensor(model, v, width))
+            _same(output, client.output_tensor(model, v, width))
             for output, v in zip(outputs, expected, strict=True))
 
     def assert_values(self, model, outputs, expected, width=1):
-        """Output i must hold expected[i] in every element, in the model's I/O type."""
+        """Output i must be expected[i] (in every element, or a tuple per element), typed as OUTPUT."""
         self.assertEqual(len(outputs), len(expected))
         for index, (output, value) in enumerate(zip(outputs, expected, strict=True)):
-            want = client.tensor(model, value, width)
-            right = isinstance(output, np.ndarray) and np.array_equal(output, want)
+            want = client.output_tensor(model, value, width)
+            right = _same(output, want)
             if not right:
                 report.WRONG_ANSWERS[model.name] += 1
-            self.assertTrue(right, f"{model.name} step {index}: got {output!r}, want {want!r}")
+            self.assertTrue(right, f"{model.name} step {index}: got {output!r}, want {want!r}"
+                                   f" ({want.dtype})")
 
     def assert_refused(self, message, protocol, model, corrid, step, **options):
         """The request must fail with Triton's message, leaving the server up."""
@@ -266,3 +290,8 @@ class ServedRepository:
         with self.assertRaises(InferenceServerException) as caught:
             client.infer(protocol, connection, model, corrid, step, **options)
         self.assertIn(message, caught.exception.message())
+
+
+def _same(output, want):
+    """Whether an answer is the array `want`: same dtype, shape and elements."""
+    return isinstance(output, np.ndarray) and output.dtype == want.dtype and np.array_equal(output, want)

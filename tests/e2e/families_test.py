@@ -17,6 +17,7 @@ import unittest
 from generators.variant import Backend
 from tests import expected_models
 from verification import expectations as exp
+from verification.expectations import steps
 from verification.families import (
     FAMILIES,
     STRINGS_IDENTITY,
@@ -193,6 +194,76 @@ class ExpectationsTest(unittest.TestCase):
                     self.assertNotEqual(outputs[1], right[table][1])
         self.assertEqual(exp.MULTI_STATE_NAME_ORDER_BUG[2]["worked"][1], 14)  # issue 17: not 15
 
+    def test_coverage_worked_sequences(self):
+        """CONTRACT.md's literals for the state-coverage models, per initial state and kind."""
+        self.assertEqual(exp.coverage_outputs("int8", "worked"), (1, 3, 6, 10))
+        self.assertEqual(exp.coverage_outputs("bfloat16", "worked", "zero"), (1, 3, 6, 10))
+        self.assertEqual(exp.coverage_outputs("uint64", "worked", "file"), (101, 103, 106, 110))
+        self.assertEqual(exp.coverage_outputs("boolean", "worked"), (True, True, False, True))
+        self.assertEqual(exp.coverage_outputs("boolean", "worked", "file"),
+                         (False, False, True, False))
+        self.assertEqual(exp.coverage_outputs("int32", "worked", "zero", (2,)), (101, 203, 306, 410))
+        self.assertEqual(exp.coverage_outputs("int32", "worked", "zero", ()), (1, 3, 6, 10))
+        self.assertEqual((exp.WIDE_VALUES, exp.WIDE_OUTPUTS),
+                         (((1, 2, 3), (4, 5, 6)), ((1, 2, 3), (5, 7, 9))))
+        self.assertEqual([s.value for s in exp.coverage_steps("float16", "worked")], [1, 2, 3, 4])
+        self.assertEqual([s.value for s in exp.coverage_steps("boolean", "worked")],
+                         [True, False, True, True])
+
+    def test_coverage_tables_follow_the_rules(self):
+        """Numeric rows are running sums (restarted at START, +100 from a file), boolean rows XORs."""
+        for initial, offset in (("none", 0), ("zero", 0), ("file", 100)):
+            for table in ("worked", "restart"):
+                with self.subTest(initial=initial, table=table):
+                    sent = exp.coverage_steps("int32", table)
+                    self.assertEqual(exp.coverage_outputs("int32", table, initial),
+                                     _running(sent, offset, lambda a, b: a + b))
+                    flags = exp.coverage_steps("boolean", table)
+                    self.assertEqual(exp.coverage_outputs("boolean", table, initial),
+                                     _running(flags, offset == 100, lambda a, b: a != b))
+            for corrid, values in exp.PADDED_VALUES.items():
+                with self.subTest(initial=initial, corrid=corrid):
+                    self.assertEqual(exp.coverage_outputs("uint8", corrid, initial),
+                                     _running(steps(values), offset, lambda a, b: a + b))
+                    flags = exp.BOOLEAN_PADDED_VALUES[corrid]
+                    self.assertEqual(exp.coverage_outputs("boolean", corrid, initial),
+                                     _running(steps(flags), offset == 100, lambda a, b: a != b))
+
+    def test_sum_count_rows(self):
+        """`_state_sum_count`: OUTPUT = running sum + 100 * steps since START."""
+        rows = [("worked", exp.coverage_steps("int32", "worked")),
+                ("restart", exp.coverage_steps("int32", "restart"))]
+        rows += [(c, steps(v)) for c, v in exp.PADDED_VALUES.items()]
+        for table, sent in rows:
+            with self.subTest(table=table):
+                counts = _running(sent, 0, lambda a, _: a + 1)
+                sums = _running(sent, 0, lambda a, b: a + b)
+                self.assertEqual(exp.coverage_outputs("int32", table, "zero", (2,)),
+                                 tuple(s + 100 * c for s, c in zip(sums, counts, strict=True)))
+
+    def test_widths_rows(self):
+        """Variable widths: element-wise running sums (XOR for bool), each row as wide as sent."""
+        for corrid, values in exp.WIDTHS_VALUES.items():
+            with self.subTest(corrid=corrid):
+                first, second = values
+                self.assertEqual(exp.WIDTHS_OUTPUTS[corrid],
+                                 (first, tuple(a + b for a, b in zip(first, second, strict=True))))
+                first, second = exp.BOOLEAN_WIDTHS_VALUES[corrid]
+                self.assertEqual(len(first), len(values[0]))
+                self.assertEqual(exp.BOOLEAN_WIDTHS_OUTPUTS[corrid],
+                                 (first, tuple(a != b for a, b in zip(first, second, strict=True))))
+
+    def test_coverage_values_fit_every_type(self):
+        """Every value sent or expected is a small integer: int8 holds it, bfloat16 exactly."""
+        numbers = [s.value for t in ("worked", "restart") for s in exp.coverage_steps("int8", t)]
+        numbers += [v for values in exp.PADDED_VALUES.values() for v in values]
+        numbers += [v for row in exp.WIDTHS_OUTPUTS.values() for e in row for v in e]
+        for initial in ("none", "zero", "file"):
+            for table in ("worked", "restart", *exp.PADDED_VALUES):
+                numbers += exp.coverage_outputs("int8", table, initial)
+        self.assertLessEqual(max(numbers), 127)
+        self.assertGreaterEqual(min(numbers), 0)
+
     def test_the_module_cites_this_test(self):
         """expectations.py names the file that checks its tables, and that file is this one."""
         cited = "tests/e2e/families_test.py"
@@ -204,6 +275,15 @@ class ExpectationsTest(unittest.TestCase):
         self.assertEqual(exp.load_output("python", "int32", 7, 2), 21)
         self.assertEqual(exp.load_output("onnx", "object", 7, 2), 7)
         self.assertEqual(exp.load_output("savedmodel", "object", 7, 2), 21)
+
+
+def _running(sent, initial, add):
+    """The running value of steps from `initial`, restarted at each START."""
+    out, value = [], initial
+    for step in sent:
+        value = add(initial if step.start else value, step.value)
+        out.append(value)
+    return tuple(out)
 
 
 class InstallationTest(unittest.TestCase):
